@@ -1,0 +1,36 @@
+# Every target sets itself up: a fresh machine needs only Python 3.11 and the package registries.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Re-install only when a file that declares dependencies changed.
+STAMP := $(VENV)/.floe-installed
+DEPS := pyproject.toml $(wildcard plugins/*/pyproject.toml) Makefile
+PLUGINS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
+CODE := floe_tui $(PLUGINS) tests $(wildcard bench)
+
+.PHONY: run test lint bench install clean
+
+install: $(STAMP)
+
+$(STAMP): $(DEPS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]' $(foreach p,$(PLUGINS),-e '$(p)[test]')
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/floe-tui
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/mypy floe_tui/compute $(wildcard floe_tui/governance)
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,24 @@
+"""Startup is a feature: the library and the DuckDB plugin import no console and no engine driver."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ["textual", "pyspark", "duckdb", "pyarrow", "pandas"]
+
+
+def modules_after_import(statement: str) -> set[str]:
+    code = f"import sys, json\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    return set(json.loads(run.stdout))
+
+
+def test_importing_the_library_and_plugins_loads_no_engine_or_console() -> None:
+    loaded = modules_after_import(
+        "import floe_tui.compute, floe_tui.cli, floe_tui.testing.cpu, floe_compute_duckdb\n"
+        "from floe_tui.compute import discover_plugins\n"
+        "discover_plugins()"
+    )
+    assert not {name for name in loaded if name.split(".")[0] in HEAVY}

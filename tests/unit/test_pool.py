@@ -1,0 +1,168 @@
+"""The pool's accounting under concurrency, checks and shutdown.
+
+The connections here are plain Python objects: the pool is engine-neutral, and these tests are
+about its bookkeeping; the engines' own pools are exercised by the compliance suite.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from floe_tui.compute import NotConnectedError, PoolConfig, PoolTimeoutError
+from floe_tui.compute.pool import ConnectionPool
+from floe_tui.compute.telemetry import TargetTelemetry
+
+
+class Conn:
+    ids = itertools.count(1)
+
+    def __init__(self) -> None:
+        self.id = next(self.ids)
+        self.alive = True
+        self.closed = False
+
+
+def make_pool(
+    size: int = 2, acquire_timeout_s: float = 5.0, drained: list[bool] | None = None
+) -> ConnectionPool[Conn]:
+    def check(conn: Conn) -> None:
+        if not conn.alive:
+            raise RuntimeError("gone")
+
+    def close(conn: Conn) -> None:
+        conn.closed = True
+
+    return ConnectionPool(
+        open_connection=Conn,
+        close_connection=close,
+        check_connection=check,
+        config=PoolConfig(size=size, acquire_timeout_s=acquire_timeout_s),
+        telemetry=TargetTelemetry("test", "pool"),
+        on_drained=(lambda: drained.append(True)) if drained is not None else None,
+    )
+
+
+def test_connections_open_lazily_and_are_reused() -> None:
+    pool = make_pool(size=3)
+    assert pool.stats().size == 0
+    first = pool.acquire()
+    pool.release(first)
+    again = pool.acquire()
+    assert again is first
+    pool.release(again)
+    stats = pool.stats()
+    assert (stats.size, stats.created, stats.in_use, stats.idle) == (1, 1, 0, 1)
+
+
+def test_acquire_waits_then_times_out_with_a_clear_error() -> None:
+    pool = make_pool(size=1, acquire_timeout_s=0.1)
+    held = pool.acquire()
+    with pytest.raises(PoolTimeoutError) as caught:
+        pool.acquire()
+    assert "0.1 s" in caught.value.message and caught.value.hint
+    assert pool.stats().acquire_timeouts == 1
+    pool.release(held)
+    assert pool.stats().waiting == 0
+
+
+def test_a_waiter_gets_the_connection_released_by_another_thread() -> None:
+    pool = make_pool(size=1)
+    held = pool.acquire()
+    got: list[Conn] = []
+    waiter = threading.Thread(target=lambda: got.append(pool.acquire()))
+    waiter.start()
+    while pool.stats().waiting == 0:
+        waiter.join(0.001)
+    pool.release(held)
+    waiter.join(5)
+    assert got == [held]
+
+
+def test_failed_check_replaces_the_connection_and_counts_a_reconnect() -> None:
+    pool = make_pool(size=1)
+    conn = pool.acquire()
+    pool.release(conn)
+    conn.alive = False
+    fresh = pool.acquire()
+    assert fresh is not conn and conn.closed
+    stats = pool.stats()
+    assert (stats.reconnects, stats.created, stats.closed, stats.size) == (1, 2, 1, 1)
+
+
+def test_broken_connection_is_not_returned_to_the_pool() -> None:
+    pool = make_pool()
+    conn = pool.acquire()
+    pool.release(conn, broken=True)
+    assert conn.closed and pool.stats().size == 0
+
+
+def test_close_waits_for_checked_out_connections() -> None:
+    drained: list[bool] = []
+    pool = make_pool(size=2, drained=drained)
+    idle, busy = pool.acquire(), pool.acquire()
+    pool.release(idle)
+    pool.close()
+    assert idle.closed and not busy.closed and drained == []
+    pool.release(busy)
+    assert busy.closed and drained == [True]
+    stats = pool.stats()
+    assert stats.size == 0 and stats.created == stats.closed == 2
+    with pytest.raises(NotConnectedError):
+        pool.acquire()
+
+
+def test_close_wakes_waiters() -> None:
+    pool = make_pool(size=1)
+    held = pool.acquire()
+    errors: list[Exception] = []
+
+    def wait_for_one() -> None:
+        try:
+            pool.acquire()
+        except NotConnectedError as exc:
+            errors.append(exc)
+
+    waiter = threading.Thread(target=wait_for_one)
+    waiter.start()
+    while pool.stats().waiting == 0:
+        waiter.join(0.001)
+    pool.close()
+    waiter.join(5)
+    assert len(errors) == 1
+    pool.release(held)
+
+
+def test_accounting_under_contention_returns_to_zero() -> None:
+    pool = make_pool(size=4)
+
+    def borrow(_: int) -> None:
+        with pool.connection() as conn:
+            assert not conn.closed
+
+    with ThreadPoolExecutor(16) as workers:
+        list(workers.map(borrow, range(2000)))
+    stats = pool.stats()
+    assert stats.in_use == 0 and stats.waiting == 0
+    assert stats.created - stats.closed == stats.size <= 4
+    assert stats.acquire_wait_p99_ms >= stats.acquire_wait_p50_ms >= 0
+
+
+def test_open_failure_frees_the_slot() -> None:
+    def refuse() -> Conn:
+        raise RuntimeError("engine down")
+
+    pool: ConnectionPool[Conn] = ConnectionPool(
+        open_connection=refuse,
+        close_connection=lambda c: None,
+        check_connection=lambda c: None,
+        config=PoolConfig(size=1),
+        telemetry=TargetTelemetry("test", "pool"),
+    )
+    for _ in range(3):
+        with pytest.raises(RuntimeError):
+            pool.acquire()
+    assert pool.stats().in_use == 0
