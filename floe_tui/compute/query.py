@@ -188,17 +188,20 @@ class QueryHandle:
             if self._done.is_set() or self._stop_reason is not None:
                 return
             self._stop_reason = reason
-            conn = self._conn
-        if conn is not None:
-            conn.interrupt()
-            # An interrupt that lands just before the engine registers the statement is lost;
-            # keep interrupting until the worker is out (bounded), off the caller's thread.
-            threading.Thread(target=self._interrupt_until_done, args=(conn,), daemon=True).start()
+            if self._conn is None:
+                return
+            self._conn.interrupt()
+        # An interrupt that lands just before the engine registers the statement is lost;
+        # keep interrupting until the worker is out (bounded), off the caller's thread.
+        threading.Thread(target=self._interrupt_until_done, daemon=True).start()
 
-    def _interrupt_until_done(self, conn: EngineConnection) -> None:
+    def _interrupt_until_done(self) -> None:
         deadline = time.monotonic() + _INTERRUPT_GIVE_UP_S
         while not self._done.wait(_INTERRUPT_RETRY_S) and time.monotonic() < deadline:
-            conn.interrupt()
+            with self._lock:  # once released, the connection may already run someone else's query
+                if self._conn is None:
+                    return
+                self._conn.interrupt()
 
     # -- the worker ------------------------------------------------------------------------
     def _run(self) -> None:
