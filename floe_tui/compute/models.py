@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
@@ -73,13 +73,16 @@ class PoolConfig(_Strict):
 class ConnectionConfig(_Strict):
     """Base of every plugin's `config_model`: the typed form of a target's `connection`."""
 
+    #: Fields holding local paths: a relative one resolves against the declaring manifest's folder.
+    path_fields: ClassVar[tuple[str, ...]] = ()
+
 
 class CatalogConfig(_Strict):
     """An Iceberg catalog to attach to a compute target."""
 
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=63)
     type: Literal["rest"] = "rest"
-    uri: str = Field(pattern=r"^https?://[^\s'\"\\]+$")
+    uri: str = Field(pattern=r"^https?://[^\s'\"\\\x00-\x1f\x7f]+$")
     warehouse: str | None = None
     token: SecretRef | None = None
 
@@ -207,15 +210,15 @@ class Column(_Strict):
     type: str
 
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
-_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?i?B)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50}
 
 
 def parse_byte_size(text: str) -> int:
     """'1GB' -> 1_000_000_000, '61.0 MiB' -> 63963136 (the forms DuckDB accepts and prints)."""
     match = _SIZE.match(text)
     if not match:
-        raise ValueError(f"not a size: {text!r}; use a number and a unit such as 512MB or 2GiB")
+        raise ValueError("not a size; use a number and a unit such as 512MB or 2GiB")
     number, unit = match.groups()
     return int(float(number) * _UNITS[(unit or "").lower()])

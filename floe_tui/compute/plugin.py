@@ -279,7 +279,10 @@ class PooledComputePlugin(ComputePlugin, Generic[C]):
         except ComputeError as exc:
             status = HealthStatus(status=HealthState.UNHEALTHY, message=f"{exc.code}: {exc.message}")
         except Exception as exc:  # a health check never raises: report the engine's complaint
-            status = HealthStatus(status=HealthState.UNHEALTHY, message=f"{type(exc).__name__}: {exc}"[:300])
+            status = HealthStatus(
+                status=HealthState.UNHEALTHY,
+                message=f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300],
+            )
         if status.latency_ms is None:
             status = status.model_copy(update={"latency_ms": round((time.monotonic() - started) * 1000, 3)})
         self.telemetry.health((status.latency_ms or 0.0) / 1000, status.status.value)
@@ -293,7 +296,11 @@ class PooledComputePlugin(ComputePlugin, Generic[C]):
         latency_ms = round(handle.elapsed_s * 1000, 3)
         if outcome is QueryOutcome.RUNNING:
             handle.cancel()
-            return HealthStatus(status=HealthState.UNHEALTHY, message=f"no answer within {timeout:g} s")
+            return HealthStatus(
+                status=HealthState.UNHEALTHY,
+                message=f"no answer within {timeout:g} s",
+                details={"timed_out": True},
+            )
         if outcome is not QueryOutcome.COMPLETED:
             message = handle.error.message if handle.error else outcome.value
             return HealthStatus(status=HealthState.UNHEALTHY, latency_ms=latency_ms, message=message)

@@ -189,8 +189,10 @@ class ConnectionPool(Generic[C]):
         with self._cond:
             fire = self._closed and not self._drained_fired and self._open_count() == 0
             self._drained_fired = self._drained_fired or fire
-        if fire and self._on_drained is not None:
-            self._on_drained()
+        if fire:
+            self._telemetry.forget_pool()
+            if self._on_drained is not None:
+                self._on_drained()
 
 
 def _percentile(sorted_values: list[float], fraction: float) -> float:

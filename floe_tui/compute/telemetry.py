@@ -127,6 +127,11 @@ class TargetTelemetry:
         self.pool_stats_source = source
         _pool_sources.add(self)
 
+    def forget_pool(self) -> None:
+        """A drained pool stops reporting connection counts."""
+        self.pool_stats_source = None
+        _pool_sources.discard(self)
+
     def query_finished(self, seconds: float, outcome: str) -> None:
         _instrument("duration").record(seconds, {**self.attributes, "floe.query.outcome": outcome})
         if outcome == "timed_out":

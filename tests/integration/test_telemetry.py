@@ -25,14 +25,18 @@ def reader() -> Iterator[InMemoryMetricReader]:
     compute_telemetry.use_meter_provider(None)
 
 
-def points(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
+def points(reader: InMemoryMetricReader, target: str) -> dict[str, list[Any]]:
+    """Data points of one target (pools of other tests may still be open in this process)."""
     found: dict[str, list[Any]] = {}
     data = reader.get_metrics_data()
     assert data is not None
     for resource in data.resource_metrics:
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
-                found.setdefault(metric.name, []).extend(metric.data.data_points)
+                for point in metric.data.data_points:
+                    assert not any("/" in str(value) for value in point.attributes.values()), metric.name
+                    if point.attributes.get("floe.compute.target") == target:
+                        found.setdefault(metric.name, []).append(point)
     return found
 
 
@@ -57,7 +61,7 @@ def test_instruments_after_queries_timeouts_cancels_and_pool_waits(
         cancelled.cancel()
         assert cancelled.wait(10) is QueryOutcome.CANCELLED
         plugin.health_check(timeout=5)
-        found = points(reader)
+        found = points(reader, "warehouse")
 
     expected = {
         "db.client.operation.duration",
@@ -95,5 +99,5 @@ def test_pool_timeouts_and_reconnects_are_counted(reader: InMemoryMetricReader) 
         assert starved.wait(10) is QueryOutcome.FAILED
         blocker.cancel()
         assert blocker.wait(10) is QueryOutcome.CANCELLED
-        found = points(reader)
+        found = points(reader, "duckdb")
     assert sum(p.value for p in found["db.client.connection.timeouts"]) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -13,6 +14,7 @@ from floe_compute_duckdb.config import DuckDBConnection, extension_file
 from floe_compute_duckdb.connection import (
     DuckDBCursor,
     check_path,
+    first_line,
     open_database,
     quote_identifier,
     quote_literal,
@@ -20,9 +22,13 @@ from floe_compute_duckdb.connection import (
 from floe_tui.compute import (
     CatalogConfig,
     ComputeConfig,
+    ComputeError,
+    ConfigError,
+    ConnectionResult,
     MemoryStats,
     NotConnectedError,
     PooledComputePlugin,
+    QueryError,
     ResourceSpec,
 )
 from floe_tui.compute.models import parse_byte_size
@@ -56,10 +62,7 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBCursor]):
     def _open_engine(self, connection: Any, secrets: dict[str, SecretStr]) -> None:
         s3 = None
         if secrets:
-            if set(secrets) != {"s3_key_id", "s3_secret"}:
-                from floe_tui.compute import ConfigError
-
-                raise ConfigError("S3 credentials need both s3_key_id and s3_secret", "add the missing one")
+            _check_s3_pair(secrets)
             s3 = (secrets["s3_key_id"].get_secret_value(), secrets["s3_secret"].get_secret_value())
         database = open_database(connection, s3)
         self._database = database
@@ -91,43 +94,75 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBCursor]):
             extension_file(name)
         return []
 
+    def validate_connection(self, config: ComputeConfig) -> ConnectionResult:
+        result = super().validate_connection(config)
+        if not result.success or not config.credentials:
+            return result
+        try:  # S3 credentials need both halves and the httpfs package (see _open_engine)
+            _check_s3_pair(config.credentials)
+            extension_file("httpfs")
+        except ComputeError as exc:
+            return ConnectionResult(success=False, message=str(exc))
+        return result
+
     # -- engine facts ----------------------------------------------------------------------
     def memory_stats(self) -> MemoryStats | None:
+        import duckdb
+
         with self._monitor_lock:
             if self._monitor is None:
                 return None
-            rows = self._monitor.execute(
-                "SELECT tag, memory_usage_bytes, temporary_storage_bytes FROM duckdb_memory()"
-            ).fetchall()
-            limit = self._monitor.execute("SELECT current_setting('memory_limit')").fetchone()
+            try:
+                rows = self._monitor.execute(
+                    "SELECT tag, memory_usage_bytes, temporary_storage_bytes FROM duckdb_memory()"
+                ).fetchall()
+                limit = self._monitor.execute("SELECT current_setting('memory_limit')").fetchone()
+            except duckdb.Error as exc:  # e.g. out of memory: report it in one line, as a ComputeError
+                raise QueryError(f"DuckDB could not report its memory: {first_line(exc)}") from None
         by_tag = {str(tag): int(used) for tag, used, _ in rows if used}
         return MemoryStats(
             used_bytes=sum(int(used) for _, used, _ in rows),
-            limit_bytes=parse_byte_size(str(limit[0])) if limit else None,
+            limit_bytes=_limit_bytes(limit[0] if limit else None),
             temp_storage_bytes=sum(int(temp) for _, _, temp in rows),
             by_tag=by_tag,
         )
 
     def generate_dbt_profile(self, config: ComputeConfig, environment: str) -> dict[str, Any]:
+        """A dbt-duckdb output for `config`; the same output serves every environment.
+
+        dbt-duckdb (1.10) runs ``INSTALL <entry>`` then ``LOAD <entry>`` for each string under
+        ``extensions``; given a file path, INSTALL copies that file into DuckDB's extension
+        directory (``~/.duckdb/extensions``) and LOAD loads it from the path: no network. Extension
+        names would make DuckDB download them, which fails offline. The paths are those of the
+        ``duckdb-extension-*`` packages in this environment, so the profile belongs to the machine
+        that generated it. S3 credentials add ``httpfs``, the extension that defines S3 secrets.
+        The engine settings are `config_options` (passed to ``duckdb.connect``), never `settings`.
+        """
         connection = self.parse_connection(config)
         assert isinstance(connection, DuckDBConnection)
+        if config.credentials:
+            _check_s3_pair(config.credentials)
+        # Engine settings go to duckdb.connect(config=...) as `config_options`, like _open_engine does.
+        # dbt-duckdb's `settings` would run `SET key = '<value>'` unquoted: a path with a quote breaks it.
+        options: dict[str, Any] = {"autoinstall_known_extensions": False}
+        if connection.memory_limit:
+            options["memory_limit"] = connection.memory_limit
+        if connection.threads:
+            options["threads"] = connection.threads
+        if connection.temp_directory:
+            options["temp_directory"] = connection.temp_directory
+        if connection.read_only:
+            options["access_mode"] = "READ_ONLY"
         output: dict[str, Any] = {
             "type": "duckdb",
             "path": connection.path,
-            "threads": connection.threads or 1,
+            "threads": connection.threads or 1,  # dbt's own concurrency: models built at once
+            "config_options": options,
         }
-        settings: dict[str, Any] = {}
-        if connection.memory_limit:
-            settings["memory_limit"] = connection.memory_limit
-        if connection.temp_directory:
-            settings["temp_directory"] = connection.temp_directory
-        if settings:
-            output["settings"] = settings
-        if connection.read_only:
-            output.setdefault("config_options", {})["access_mode"] = "READ_ONLY"
-        if connection.load_order():
+        extensions = connection.load_order(s3_credentials=bool(config.credentials))
+        if extensions:
             # dbt-duckdb installs extensions by name from the network; point it at the package files.
-            output["extensions"] = [str(extension_file(name)) for name in connection.load_order()]
+            output["extensions"] = [str(extension_file(name)) for name in extensions]
         if config.credentials:
             output["secrets"] = [
                 {
@@ -149,7 +184,15 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBCursor]):
         return f"ATTACH {warehouse} AS {quote_identifier(catalog.name)} ({', '.join(options)})"
 
     def attach_catalog(self, catalog: CatalogConfig, timeout: float = 30.0) -> None:
-        """Attach an Iceberg REST catalog on this target's database (httpfs and iceberg must be loaded)."""
+        """Attach an Iceberg REST catalog on this target's database (needs `extensions: [iceberg]`)."""
+        connection = self.parse_connection(self.config)
+        assert isinstance(connection, DuckDBConnection)
+        if "iceberg" not in connection.load_order():
+            # Without it DuckDB fails with "INSTALL iceberg", a download this plugin never does.
+            raise ConfigError(
+                f"target {self.config.name!r} cannot attach Iceberg catalogs without the iceberg extension",
+                "add iceberg to the target's connection.extensions",
+            )
         if catalog.token is not None:
             token = catalog.token.resolve().get_secret_value()
             create = (
@@ -162,6 +205,8 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBCursor]):
         self.execute(sql, timeout=timeout).fetch_all()
 
     def get_resource_requirements(self, size: ResourceSize) -> ResourceSpec:
+        if size not in _RESOURCES:
+            raise ConfigError(f"unknown resource size {size!r}", f"use one of: {', '.join(_RESOURCES)}")
         cpu_request, cpu_limit, memory_request, memory_limit = _RESOURCES[size]
         return ResourceSpec(
             size=size,
@@ -178,7 +223,8 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBCursor]):
         if self._config is not None:
             connection = self.parse_connection(self._config)
             assert isinstance(connection, DuckDBConnection)
-            packages += [f"duckdb-extension-{n}=={duckdb.__version__}" for n in connection.load_order()]
+            extensions = connection.load_order(s3_credentials=bool(self._config.credentials))
+            packages += [f"duckdb-extension-{n}=={duckdb.__version__}" for n in extensions]
         return packages
 
     @property
@@ -188,11 +234,24 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBCursor]):
         return None if connection.in_memory else Path(connection.path)
 
 
+def _check_s3_pair(credentials: Mapping[str, object]) -> None:
+    if set(credentials) != {"s3_key_id", "s3_secret"}:
+        raise ConfigError("S3 credentials need both s3_key_id and s3_secret", "add the missing one")
+
+
+def _limit_bytes(setting: object) -> int | None:
+    """DuckDB's printed memory_limit in bytes; None for a form the core parser does not know."""
+    if setting is None:
+        return None
+    try:
+        return parse_byte_size(str(setting))
+    except ValueError:  # e.g. "88.8 PiB": no limit worth reporting a fraction against
+        return None
+
+
 def _env_var(config: ComputeConfig, name: str) -> str:
     ref = config.credentials[name]
     if ref.env is None:
-        from floe_tui.compute import ConfigError
-
         raise ConfigError(
             f"credential {name!r} is a file reference; dbt profiles read secrets from environment variables",
             "reference the secret as {env: NAME} for targets used by dbt",
