@@ -233,7 +233,12 @@ class QueryHandle:
                 timer.cancel()
             if stream is not None:
                 _close_quietly(stream)
-            self._finish(conn, broken)
+            stream = None
+            self._settle(conn, broken)
+            # Drop the engine objects before saying "done": a caller that then exits the
+            # interpreter must not find them alive on this thread (DuckDB aborts at exit).
+            conn = None
+            self._announce()
 
     def _pump(self, stream: ResultStream) -> None:
         while self._stop_reason is None:
@@ -257,7 +262,8 @@ class QueryHandle:
             except queue.Full:
                 continue
 
-    def _finish(self, conn: EngineConnection | None, broken: bool) -> None:
+    def _settle(self, conn: EngineConnection | None, broken: bool) -> None:
+        """Fix the outcome and give the connection back."""
         with self._lock:
             reason = self._stop_reason
             if reason is not None:
@@ -271,8 +277,10 @@ class QueryHandle:
             self._conn = None
         if conn is not None:
             self._release(conn, broken)
+
+    def _announce(self) -> None:
         self._telemetry.query_finished(self.elapsed_s, self._outcome.value)
-        if reason is QueryOutcome.TIMED_OUT:
+        if self._outcome is QueryOutcome.TIMED_OUT:
             log.warning(
                 "query timed out after %g s and was cancelled in the engine",
                 self.timeout_s,
