@@ -1,0 +1,262 @@
+"""What each headless sub-command does; `cli` parses arguments and maps errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from floe_tui.cli import EXIT_CANCELLED, EXIT_OK, EXIT_PROBLEM, EXIT_TIMED_OUT, UsageError
+from floe_tui.compute import (
+    ComputeError,
+    ComputePlugin,
+    ComputeRegistry,
+    HealthState,
+    HealthStatus,
+    QueryCancelledError,
+    QueryTimeoutError,
+)
+from floe_tui.governance import Compiler, Diagnostic, Level, Plan, default_manifests
+
+TABLE_ROWS = 1000
+
+
+# -- loading -------------------------------------------------------------------------------
+def load_plan(args: argparse.Namespace, path: Path | None = None) -> Plan:
+    target = path or args.manifests or default_manifests()
+    if not target.exists():
+        raise UsageError(f"{target}: no such file or directory", "pass -m with a manifest directory or file")
+    plan = Compiler().compile(target)
+    if plan.floe_files == 0:
+        raise UsageError(f"no floe manifest under {target}", "point -m at a directory with floe manifests")
+    return plan
+
+
+def environment(args: argparse.Namespace, plan: Plan) -> str:
+    env: str = args.env or os.environ.get("FLOE_ENV") or "dev"
+    if plan.environments and env not in plan.environments:
+        raise UsageError(f"unknown environment `{env}`", f"environments are: {', '.join(plan.environments)}")
+    return env
+
+
+def find_product(plan: Plan, name: str) -> Level:
+    product = plan.product(name)
+    if product is None:
+        known = sorted(p.qualified_name for p in plan.levels("product"))
+        raise UsageError(f"no single product named `{name}`", f"products: {', '.join(known) or 'none'}")
+    return product
+
+
+def print_diagnostics(diagnostics: list[Diagnostic], stream: Any = sys.stderr) -> None:
+    for diagnostic in diagnostics:
+        print(diagnostic.format(), file=stream)
+
+
+def _summary(plan: Plan) -> str:
+    errors = sum(d.is_error for d in plan.diagnostics)
+    warnings = len(plan.diagnostics) - errors
+    return f"{errors} error(s), {warnings} warning(s) in {plan.floe_files} file(s)"
+
+
+# -- validate and plan ---------------------------------------------------------------------
+def run_validate(args: argparse.Namespace) -> int:
+    plan = load_plan(args, args.path)
+    environment(args, plan)
+    if args.format == "json":
+        print(json.dumps(validation_document(plan), indent=2))
+    else:
+        print_diagnostics(plan.diagnostics, sys.stdout)
+        print(("ok: " if plan.ok else "failed: ") + _summary(plan))
+    return EXIT_OK if plan.ok else EXIT_PROBLEM
+
+
+def validation_document(plan: Plan) -> dict[str, Any]:
+    return {
+        "ok": plan.ok,
+        "diagnostics": [d.model_dump(mode="json") for d in plan.diagnostics],
+        "transforms": [t.to_dict() for t in plan.transforms],
+    }
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    plan = load_plan(args)
+    env = environment(args, plan)
+    transforms = plan.transforms
+    if args.product:
+        product = find_product(plan, args.product)
+        transforms = product.transforms
+    if args.format == "json":
+        documents = [{**t.to_dict(), "output": t.output(env)} for t in transforms]
+        print(json.dumps({"ok": plan.ok, "environment": env, "transforms": documents}, indent=2))
+    else:
+        header = ("domain", "product", "transform", "compute", "source", "dbt output")
+        rows = [
+            (t.domain or "-", t.product, t.transform, t.compute or "?", t.source or "-", t.output(env) or "-")
+            for t in transforms
+        ]
+        print(f"plan for {env}")
+        print_columns(header, rows)
+        print_diagnostics([d for d in plan.diagnostics if d.is_error])
+    return EXIT_OK if plan.ok else EXIT_PROBLEM
+
+
+# -- profiles ------------------------------------------------------------------------------
+def run_profiles(args: argparse.Namespace) -> int:
+    from floe_tui.profiles import build_profile, write_profile
+
+    plan = load_plan(args)
+    env = environment(args, plan)
+    product = find_product(plan, args.product)
+    own_errors = [d for d in plan.diagnostics if d.is_error and d.file in _files_of(product)]
+    if own_errors:
+        print_diagnostics(own_errors)
+        print(f"error: product `{product.name}` has errors; profiles.yml not written", file=sys.stderr)
+        return EXIT_PROBLEM
+    try:
+        profile = build_profile(plan, product, env)
+        path = write_profile(args.output_dir, product.name, profile)
+    except ComputeError as exc:
+        return _fail(exc)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write to {args.output_dir}: {exc.strerror}", "pass -o with a writable directory"
+        ) from None
+    outputs = ", ".join(profile["outputs"])
+    print(f"wrote profile `{product.name}` to {path} (target {profile['target']}; outputs {outputs})")
+    return EXIT_OK
+
+
+def _files_of(level: Level) -> set[str]:
+    files = set()
+    node: Level | None = level
+    while node is not None:
+        files.add(node.file)
+        node = node.parent
+    return files
+
+
+# -- health --------------------------------------------------------------------------------
+def run_health(args: argparse.Namespace) -> int:
+    plan = load_plan(args)
+    env = environment(args, plan)
+    try:
+        registry = plan.registry(env)
+        names = [select_target(plan, registry, args.compute)] if args.compute else registry.names
+    except ComputeError as exc:
+        return _fail(exc)
+    with ThreadPoolExecutor(max_workers=max(1, len(names))) as workers:
+        results = list(workers.map(lambda name: (name, _health_round(registry.get(name))), names))
+    registry.close()
+    if args.format == "json":
+        print(json.dumps({name: status.model_dump(mode="json") for name, status in results}, indent=2))
+    else:
+        for name, status in results:
+            mark = {"healthy": "OK ", "degraded": "WARN", "unhealthy": "FAIL"}[status.status.value]
+            latency = f"{status.latency_ms:.1f} ms" if status.latency_ms is not None else "-"
+            print(f"[{mark}] {name:<16} {status.status.value:<10} {latency:>10}  {status.message}")
+    healthy = all(status.status is HealthState.HEALTHY for _, status in results)
+    return EXIT_OK if healthy else EXIT_PROBLEM
+
+
+def _health_round(plugin: ComputePlugin) -> HealthStatus:
+    """Connect within connect_timeout_s (a cold start is not a failed check), then one check."""
+    try:
+        plugin.connect()
+    except ComputeError as exc:
+        return HealthStatus(status=HealthState.UNHEALTHY, message=f"{exc.code}: {exc.message}")
+    return plugin.health_check(timeout=10)
+
+
+def select_target(plan: Plan, registry: ComputeRegistry, name: str | None) -> str:
+    """The target to use, telling "not approved" apart from "approved but misconfigured"."""
+    approved = {n for level in plan.enterprises for n in level.approved}
+    if name is not None and name in approved and name not in registry:
+        raise ComputeError(
+            f"target `{name}` has configuration errors", "run `floe-tui validate` and fix them"
+        )
+    return registry.validate_selection(name)
+
+
+# -- query ---------------------------------------------------------------------------------
+def run_query(args: argparse.Namespace) -> int:
+    sql = sys.stdin.read() if args.sql == "-" else args.sql
+    if not sql.strip():
+        raise UsageError("no SQL given", "pass the SQL as an argument, or - to read it from stdin")
+    plan = load_plan(args)
+    env = environment(args, plan)
+    product = find_product(plan, args.product) if args.product else None
+    try:
+        registry = plan.registry(env, product)
+    except ComputeError as exc:
+        return _fail(exc)
+    try:
+        plugin = registry.get(select_target(plan, registry, args.compute))
+        plugin.connect()
+    except ComputeError as exc:
+        registry.close()
+        return _fail(exc)
+    limit = args.limit if args.limit is not None else (TABLE_ROWS if args.format == "table" else None)
+    handle = plugin.execute(sql, timeout=args.timeout or plan.query_timeout_s, limit=limit)
+    try:
+        _print_rows(handle, args.format)
+    except KeyboardInterrupt:
+        handle.cancel()
+        handle.wait(10)
+        print("error: query cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+    except QueryTimeoutError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_TIMED_OUT
+    except QueryCancelledError:
+        print("error: query cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+    except ComputeError as exc:
+        return _fail(exc)
+    finally:
+        registry.close()
+    if handle.truncated:
+        print(f"note: showing the first {handle.rows} rows of more (raise --limit)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _print_rows(handle: Any, form: str) -> None:
+    if form == "table":
+        result = handle.fetch_all()
+        rows = [tuple("NULL" if v is None else str(v) for v in row.values()) for row in result.to_pylist()]
+        print_columns(tuple(c.name for c in handle.columns), rows)
+        sys.stdout.flush()
+        print(f"{handle.rows} row(s) in {handle.elapsed_s:.3f} s", file=sys.stderr)
+        return
+    if form == "csv":
+        writer = csv.writer(sys.stdout)
+        batches = handle.batches()
+        first = next(batches, None)  # the columns are known once a batch (or the end) is in
+        writer.writerow([c.name for c in handle.columns])
+        for batch in [first, *batches] if first is not None else []:
+            writer.writerows(list(row.values()) for row in batch.to_pylist())
+        return
+    sys.stdout.write("[")
+    first = True
+    for batch in handle.batches():
+        for row in batch.to_pylist():
+            sys.stdout.write(("" if first else ",") + "\n  " + json.dumps(row, default=str))
+            first = False
+    sys.stdout.write("\n]\n" if not first else "]\n")
+
+
+def print_columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Aligned plain-text columns: readable in a terminal, greppable in a pipe."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
+    for line in [header, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+
+
+def _fail(exc: ComputeError) -> int:
+    print(f"error: {exc.message} (hint: {exc.hint})", file=sys.stderr)
+    return EXIT_PROBLEM

@@ -1,0 +1,48 @@
+"""Manifests -> a resolved plan and stable diagnostics. Imports no Textual and no engine driver."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+from floe_tui.compute.discovery import Discovered
+from floe_tui.governance.diagnostics import CATALOGUE, Diagnostic, Severity
+from floe_tui.governance.hierarchy import Loader
+from floe_tui.governance.resolve import Level, Plan, ProductCache, TransformPlan, resolve
+
+__all__ = [
+    "CATALOGUE",
+    "Compiler",
+    "Diagnostic",
+    "Level",
+    "Plan",
+    "Severity",
+    "TransformPlan",
+    "compile_manifests",
+    "default_manifests",
+]
+
+
+class Compiler:
+    """Compiles a manifest tree; keeps parsed files between runs so a re-check reads only changes."""
+
+    def __init__(self, plugins: Discovered | None = None) -> None:
+        self._loader = Loader()
+        self._plugins = plugins
+        self._products: ProductCache = {}
+
+    def compile(self, path: Path) -> Plan:
+        return resolve(self._loader.load_tree(path), self._plugins, self._products)
+
+
+def compile_manifests(path: Path, plugins: Discovered | None = None) -> Plan:
+    return Compiler(plugins).compile(path)
+
+
+def default_manifests() -> Path:
+    """`$FLOE_MANIFESTS`, else the bundled sample hierarchy (from a checkout or an install)."""
+    configured = os.environ.get("FLOE_MANIFESTS")
+    if configured:
+        return Path(configured).expanduser()
+    return Path(str(resources.files("floe_tui_samples") / "acme"))

@@ -1,0 +1,1 @@
+"""The sample manifest trees, shipped as package data so an installed floe-tui finds them."""
