@@ -25,6 +25,8 @@ from floe_tui.compute import (
 from floe_tui.governance import Compiler, Diagnostic, Level, Plan, default_manifests
 
 TABLE_ROWS = 1000
+#: The transform fields of `validate --format json` (DESIGN section 4).
+VALIDATE_FIELDS = ("domain", "product", "transform", "compute", "source", "environments")
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -80,7 +82,9 @@ def validation_document(plan: Plan) -> dict[str, Any]:
     return {
         "ok": plan.ok,
         "diagnostics": [d.model_dump(mode="json") for d in plan.diagnostics],
-        "transforms": [t.to_dict() for t in plan.transforms],
+        "transforms": [
+            {key: record[key] for key in VALIDATE_FIELDS} for record in (t.to_dict() for t in plan.transforms)
+        ],
     }
 
 

@@ -60,6 +60,8 @@ class TransformPlan:
             "compute": self.compute,
             "source": self.source,
             "environments": dict(self.environments),
+            "file": self.file,
+            "line": self.line,
         }
 
 
