@@ -33,21 +33,25 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("floe_tui.compute.query")
 _QUEUE_BATCHES = 4
+_INTERRUPT_FIRST_RETRY_S = 0.001
 _INTERRUPT_RETRY_S = 0.05
 _INTERRUPT_GIVE_UP_S = 10.0
 _ids = itertools.count(1)
+_WORKER_PREFIX = "floe-query-"
 _running: weakref.WeakSet[QueryHandle] = weakref.WeakSet()
 
 
 @atexit.register
 def _cancel_running_at_exit() -> None:
     """Stop queries still running when the interpreter exits: an engine torn down mid-query aborts."""
-    handles = list(_running)
-    for handle in handles:
+    for handle in list(_running):
         handle.cancel()
     deadline = time.monotonic() + 2.0
-    for handle in handles:
-        handle.wait(max(0.0, deadline - time.monotonic()))
+    # Join the workers too, finished ones included: one still dropping its engine objects when
+    # the interpreter goes away takes the process down with it.
+    for thread in threading.enumerate():
+        if thread.name.startswith(_WORKER_PREFIX):
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class ResultStream(Protocol):
@@ -110,7 +114,7 @@ class QueryHandle:
         self._t0 = time.monotonic()
         self._t_end: float | None = None
         _running.add(self)
-        self._worker = threading.Thread(target=self._run, name=f"floe-query-{self.id}", daemon=True)
+        self._worker = threading.Thread(target=self._run, name=f"{_WORKER_PREFIX}{self.id}", daemon=True)
         self._worker.start()
 
     # -- what callers read ---------------------------------------------------------------
@@ -197,7 +201,9 @@ class QueryHandle:
 
     def _interrupt_until_done(self) -> None:
         deadline = time.monotonic() + _INTERRUPT_GIVE_UP_S
-        while not self._done.wait(_INTERRUPT_RETRY_S) and time.monotonic() < deadline:
+        pause = _INTERRUPT_FIRST_RETRY_S  # soon at first: a lost interrupt should cost ~1 ms, not 50
+        while not self._done.wait(pause) and time.monotonic() < deadline:
+            pause = min(pause * 2, _INTERRUPT_RETRY_S)
             with self._lock:  # once released, the connection may already run someone else's query
                 if self._conn is None:
                     return

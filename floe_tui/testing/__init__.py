@@ -5,7 +5,12 @@ A plugin author subclasses :class:`ComputePluginCompliance` in a test module, na
 the real engine. See "Write your own plugin" in the README.
 """
 
-from floe_tui.testing.compliance import ComputePluginCompliance
-from floe_tui.testing.cpu import EngineCpu
+import pytest
+
+# Plain `assert`s in the suite get pytest's full failure report, as in the author's own tests.
+pytest.register_assert_rewrite("floe_tui.testing.compliance")
+
+from floe_tui.testing.compliance import ComputePluginCompliance  # noqa: E402
+from floe_tui.testing.cpu import EngineCpu  # noqa: E402
 
 __all__ = ["ComputePluginCompliance", "EngineCpu"]

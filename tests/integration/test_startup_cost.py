@@ -22,3 +22,15 @@ def test_importing_the_library_and_plugins_loads_no_engine_or_console() -> None:
         "discover_plugins()"
     )
     assert not {name for name in loaded if name.split(".")[0] in HEAVY}
+
+
+def test_headless_validate_imports_no_console() -> None:
+    """`floe-tui validate` runs the whole headless path without loading Textual."""
+    loaded = modules_after_import(
+        "import contextlib, io\n"
+        "from floe_tui.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['validate'])"
+    )
+    assert "floe_tui.cli" in loaded and "floe_tui.governance" in loaded
+    assert not {name for name in loaded if name.split(".")[0] in ("textual", "textual_fastdatatable")}

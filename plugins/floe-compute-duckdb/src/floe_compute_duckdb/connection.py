@@ -184,5 +184,6 @@ class DuckDBResult:
             return None
 
     def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()

@@ -67,6 +67,7 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBCursor]):
         database = open_database(connection, s3)
         self._database = database
         self._monitor = database.cursor()
+        import pyarrow  # noqa: F401  (DuckDB imports it on the first Arrow fetch: pay that here, not then)
 
     def _close_engine(self) -> None:
         database, self._database = self._database, None
