@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -33,7 +36,21 @@ class Compiler:
         self._products: ProductCache = {}
 
     def compile(self, path: Path) -> Plan:
-        return resolve(self._loader.load_tree(path), self._plugins, self._products)
+        with _collector_paused():
+            return resolve(self._loader.load_tree(path), self._plugins, self._products)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Compiling allocates ~10 objects per YAML node and keeps most: the cyclic collector would
+    rescan them again and again (40% of a 100,000-transform compile) and finds no cycles to free."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def compile_manifests(path: Path, plugins: Discovered | None = None) -> Plan:

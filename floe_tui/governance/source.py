@@ -40,7 +40,10 @@ _VALUE = "tag:yaml.org,2002:value"
 _SCALARS = {_STR, _INT, _FLOAT, _BOOL, _NULL, _TIMESTAMP, _VALUE}
 _PLAIN = "floe:plain"  # an untagged plain scalar, typed later by _implicit_tag
 _QUOTED = "floe:quoted"  # an untagged quoted or block scalar: text
+_UNTAGGED = (_PLAIN, _QUOTED)
 _IMPLICIT = yaml.resolver.Resolver.yaml_implicit_resolvers
+#: Identifier-shaped words YAML 1.1 reads as booleans or null.
+_SPECIAL_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "y", "n", "null"})
 
 
 class _MarkingResolver(yaml.resolver.BaseResolver):
@@ -269,7 +272,11 @@ class _Builder:
             for key_node, value_node in node.value:
                 if type(key_node) is not yaml.ScalarNode:
                     raise _Unsafe("mapping keys must be plain scalars", _pos(key_node), "use text keys")
-                self._child(key_node, path, expanding)  # counted and tag-checked like any node
+                if key_node.tag in _UNTAGGED and id(key_node) not in self.seen and key_node.value != "<<":
+                    self.nodes += 1  # inlined, the hot path: a plain key met once
+                    self.seen.add(id(key_node))
+                else:  # a tag, an alias or a merge key: the general path counts it and raises
+                    self._child(key_node, path, expanding)
                 key = key_node.value  # the text as written: `on:` stays "on", not True
                 child = (*path, key)
                 key_mark = key_node.start_mark
@@ -333,6 +340,8 @@ def _scalar(node: yaml.ScalarNode) -> Any:
 
 def _implicit_tag(value: str) -> str:
     """The tag YAML 1.1 (PyYAML's SafeLoader) gives an untagged plain scalar."""
+    if value.isidentifier() and value.lower() not in _SPECIAL_WORDS:
+        return _STR  # the common case (names): no pattern can match, skip them
     for tag, pattern in _IMPLICIT.get(value[:1] or None, ()):
         if pattern.match(value):
             return str(tag)
