@@ -8,7 +8,7 @@ DEPS := pyproject.toml $(wildcard plugins/*/pyproject.toml) Makefile
 PLUGINS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 CODE := floe_tui $(PLUGINS) tests $(wildcard bench)
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install clean java
 
 install: $(STAMP)
 
@@ -18,7 +18,11 @@ $(STAMP): $(DEPS)
 	$(BIN)/python -m pip install --quiet -e '.[test]' $(foreach p,$(PLUGINS),-e '$(p)[test]')
 	@touch $(STAMP)
 
-run: $(STAMP)
+# Spark 4 needs a Java 17+ runtime: found, or installed from Debian's packages.
+java:
+	@bash plugins/floe-compute-spark/ensure-java.sh
+
+run: $(STAMP) java
 	$(BIN)/floe-tui
 
 lint: $(STAMP)
@@ -26,10 +30,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy floe_tui/compute $(wildcard floe_tui/governance)
 
-test: lint
+test: lint java
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP) java
 	$(BIN)/python -m bench
 
 clean:

@@ -34,6 +34,7 @@ from floe_tui.compute import (
     ResourceSpec,
 )
 from floe_tui.compute import telemetry as compute_telemetry
+from floe_tui.compute.plugin import ResourceSize
 from floe_tui.testing.cpu import EngineCpu
 
 DEADLINE_S = 30.0
@@ -135,8 +136,9 @@ class ComputePluginCompliance:
         assert "hunter2" not in str(caught.value)
 
     def test_resource_presets(self) -> None:
-        for size in ("small", "medium", "large"):
-            spec = self.plugin_class().get_resource_requirements(size)  # type: ignore[arg-type]
+        sizes: tuple[ResourceSize, ...] = ("small", "medium", "large")
+        for size in sizes:
+            spec = self.plugin_class().get_resource_requirements(size)
             assert isinstance(spec, ResourceSpec) and spec.size == size
 
     def test_required_packages_are_pip_requirements(self) -> None:
@@ -354,7 +356,8 @@ class ComputePluginCompliance:
                 outputs.append(str(timed_out.error))
                 outputs.append(yaml.safe_dump(plugin.generate_dbt_profile(config, "prod")))
             outputs.append(caplog.text)
-            outputs.append(reader.get_metrics_data().to_json())
+            metrics = reader.get_metrics_data()
+            outputs.append(metrics.to_json() if metrics is not None else "")
         finally:
             compute_telemetry.use_meter_provider(None)
         everything = "\n".join(outputs)
