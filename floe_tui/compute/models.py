@@ -197,6 +197,24 @@ class ResourceSpec(_Strict):
     memory_limit: str
 
 
+#: cpu request, cpu limit, memory request, memory limit (Kubernetes quantities)
+ResourcePreset = tuple[str, str, str, str]
+
+
+def resource_preset(presets: Mapping[str, ResourcePreset], size: str) -> ResourceSpec:
+    """A plugin's preset for `size` as a ResourceSpec; an unknown size is a ConfigError."""
+    if size not in presets:
+        raise ConfigError(f"unknown resource size {size!r}", f"use one of: {', '.join(presets)}")
+    cpu_request, cpu_limit, memory_request, memory_limit = presets[size]
+    return ResourceSpec(
+        size=size,
+        cpu_request=cpu_request,
+        cpu_limit=cpu_limit,
+        memory_request=memory_request,
+        memory_limit=memory_limit,
+    )
+
+
 class QueryOutcome(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"

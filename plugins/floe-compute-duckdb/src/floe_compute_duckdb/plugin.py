@@ -31,7 +31,7 @@ from floe_tui.compute import (
     QueryError,
     ResourceSpec,
 )
-from floe_tui.compute.models import parse_byte_size
+from floe_tui.compute.models import parse_byte_size, resource_preset
 from floe_tui.compute.plugin import ResourceSize
 
 if TYPE_CHECKING:
@@ -206,16 +206,7 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBCursor]):
         self.execute(sql, timeout=timeout).fetch_all()
 
     def get_resource_requirements(self, size: ResourceSize) -> ResourceSpec:
-        if size not in _RESOURCES:
-            raise ConfigError(f"unknown resource size {size!r}", f"use one of: {', '.join(_RESOURCES)}")
-        cpu_request, cpu_limit, memory_request, memory_limit = _RESOURCES[size]
-        return ResourceSpec(
-            size=size,
-            cpu_request=cpu_request,
-            cpu_limit=cpu_limit,
-            memory_request=memory_request,
-            memory_limit=memory_limit,
-        )
+        return resource_preset(_RESOURCES, size)
 
     def get_required_packages(self) -> list[str]:
         import duckdb

@@ -34,6 +34,7 @@ from floe_tui.compute import (
     PoolStats,
     ResourceSpec,
 )
+from floe_tui.compute.models import resource_preset
 from floe_tui.compute.plugin import ResourceSize
 
 #: A Spark driver: JVM heap (spark.driver.memory 1g / 4g / 8g) plus overhead and this Python process.
@@ -318,16 +319,7 @@ class SparkComputePlugin(PooledComputePlugin[SparkSlot]):
 
         Pair them with ``conf: {spark.driver.memory: ...}``: 1g, 4g and 8g (``DRIVER_MEMORY``).
         """
-        if size not in _RESOURCES:
-            raise ConfigError(f"unknown resource size {size!r}", f"use one of: {', '.join(_RESOURCES)}")
-        cpu_request, cpu_limit, memory_request, memory_limit = _RESOURCES[size]
-        return ResourceSpec(
-            size=size,
-            cpu_request=cpu_request,
-            cpu_limit=cpu_limit,
-            memory_request=memory_request,
-            memory_limit=memory_limit,
-        )
+        return resource_preset(_RESOURCES, size)
 
     def get_required_packages(self) -> list[str]:
         packages = [PYSPARK_REQUIREMENT, "pyarrow>=15"]
