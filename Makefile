@@ -28,7 +28,7 @@ run: $(STAMP) java
 lint: $(STAMP)
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
-	$(BIN)/mypy floe_tui/compute $(wildcard floe_tui/governance)
+	$(BIN)/mypy floe_tui/compute floe_tui/governance floe_tui/tui floe_tui/monitor.py
 
 test: lint java
 	$(BIN)/python -m pytest

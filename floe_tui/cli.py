@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command or "ui"
+    # `floe-tui -m PATH validate` means what `floe-tui validate -m PATH` means.
+    if getattr(args, "manifests", None) is None:
+        args.manifests = args.ui_manifests
+    if getattr(args, "env", None) is None:
+        args.env = args.ui_env
     try:
         if command == "ui":
             return _run_console(args)
@@ -103,10 +108,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_console(args: argparse.Namespace) -> int:
-    """Until the console lands: a health round and a query on embedded DuckDB."""
-    from floe_tui.demo import run_demo
+    """The console (Textual is imported here, never at module scope: headless commands stay fast)."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("the console needs a terminal", "run it in a terminal, or use a sub-command")
+    from floe_tui.tui import run
 
-    return run_demo()
+    return run(args.manifests or _default_manifests(), args.env)
+
+
+def _default_manifests() -> Path:
+    """`governance.default_manifests()` without importing the compiler on the console's
+    critical path: the first paint must not wait for it (the same rule: $FLOE_MANIFESTS, else
+    the bundled sample)."""
+    configured = os.environ.get("FLOE_MANIFESTS")
+    if configured:
+        return Path(configured).expanduser()
+    from importlib import resources
+
+    return Path(str(resources.files("floe_tui_samples") / "acme"))
 
 
 def _positive_float(text: str) -> float:

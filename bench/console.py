@@ -1,0 +1,317 @@
+"""The console, measured as a person meets it: in a real terminal (tmux, 120x40), side by side.
+
+- ``console.startup``: launch -> the governance tree painted with the sample hierarchy, against
+  Harlequin 2.17 (installed from PyPI in its own venv, ``.venv/harlequin``, on first use) to its
+  first screen and a bare Textual app to its first paint; RSS of each right after.
+- ``console.cancel``: escape -> ``cancelled`` on screen, for a DuckDB query that would run for
+  minutes (the status line is read back through ``capture-pane``).
+- ``console.idle``: CPU of the console left alone on the dashboard, polling 3 targets every 1 s.
+
+Every figure is read from outside the process, through the terminal, as the user would see it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import psutil
+
+from bench import Row, Skip, benchmark, measured, percentile
+
+ROOT = Path(__file__).resolve().parent.parent
+FLOE_TUI = Path(sys.executable).parent / "floe-tui"
+HARLEQUIN_VENV = ROOT / ".venv" / "harlequin"
+HARLEQUIN_VERSION = "2.17.0"
+SIZE = ("120", "40")
+STARTS = 7
+CANCELS = 12
+IDLE_WINDOW_S = 10.0
+ENDLESS = "SELECT count(*) FROM range(10000000000) a"
+BARE_APP = """\
+from textual.app import App
+from textual.widgets import Static
+
+
+class Bare(App):
+    def compose(self):
+        yield Static("bare textual app ready")
+
+
+Bare().run()
+"""
+THREE_TARGETS = """\
+apiVersion: floe.dev/v1
+kind: Manifest
+metadata: {name: bench, scope: enterprise}
+compute:
+  approved:
+    - {name: duck_a, plugin: duckdb, connection: {path: ":memory:", threads: 1}}
+    - {name: duck_b, plugin: duckdb, connection: {path: ":memory:", threads: 1}}
+    - {name: duck_c, plugin: duckdb, connection: {path: ":memory:", threads: 1}}
+  default: duck_a
+"""
+
+
+class Terminal:
+    """A tmux server of our own with one 120x40 window running one command."""
+
+    def __init__(self, command: str, env: dict[str, str]) -> None:
+        self.socket = f"floe-bench-{os.getpid()}-{time.monotonic_ns()}"
+        self.command = command
+        self.env = env
+        self.pid = 0
+        self.socket_path = ""
+
+    def tmux(self, *args: str) -> str:
+        run = subprocess.run(
+            ["tmux", "-L", self.socket, "-f", "/dev/null", *args], capture_output=True, text=True, timeout=10
+        )
+        return run.stdout
+
+    def start(self) -> float:
+        """Start the command; returns the perf_counter just before the launch."""
+        started = time.perf_counter()
+        subprocess.run(
+            [
+                "tmux",
+                "-L",
+                self.socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                "b",
+                "-x",
+                SIZE[0],
+                "-y",
+                SIZE[1],
+                f"exec {self.command}",
+            ],
+            env=self.env,
+            check=True,
+            timeout=10,
+        )
+        self.tmux("set-option", "-g", "escape-time", "0")
+        self.pid = int(self.tmux("display-message", "-p", "-t", "b", "#{pane_pid}").strip() or 0)
+        self.socket_path = self.tmux("display-message", "-p", "#{socket_path}").strip()
+        return started
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "b")
+
+    def keys(self, *keys: str, literal: bool = False) -> None:
+        self.tmux("send-keys", "-t", "b", *(["-l"] if literal else []), *keys)
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float, what: str) -> float:
+        deadline = time.perf_counter() + timeout
+        while True:
+            if predicate(self.screen()):
+                return time.perf_counter()
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"timed out waiting for {what}:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10)
+        if self.socket_path:
+            Path(self.socket_path).unlink(missing_ok=True)
+        if self.pid:
+            with suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
+                psutil.Process(self.pid).wait(5)
+
+
+@contextmanager
+def terminal(command: str, data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[Terminal]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOE_", "TMUX", "NO_COLOR"))}
+    env.update({"XDG_DATA_HOME": str(data_dir), "TERM": "xterm-256color", **(extra_env or {})})
+    term = Terminal(command, env)
+    try:
+        yield term
+    finally:
+        term.close()
+
+
+def _need_tmux() -> None:
+    if not shutil.which("tmux"):
+        raise Skip("tmux is not installed")
+    if not FLOE_TUI.exists():
+        raise Skip(f"{FLOE_TUI} is not installed (make install)")
+
+
+def harlequin() -> Path:
+    """Harlequin 2.17 from PyPI in a venv of its own (created once, kept in .venv/harlequin)."""
+    binary = HARLEQUIN_VENV / "bin" / "harlequin"
+    if not binary.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(HARLEQUIN_VENV)], check=True, timeout=120)
+        subprocess.run(
+            [str(HARLEQUIN_VENV / "bin" / "pip"), "install", "--quiet", f"harlequin=={HARLEQUIN_VERSION}"],
+            check=True,
+            timeout=900,
+        )
+    return binary
+
+
+def rss_mb(pid: int) -> float:
+    process = psutil.Process(pid)
+    return process.memory_info().rss / 2**20
+
+
+def cores_used(pid: int, window_s: float) -> float:
+    process = psutil.Process(pid)
+    before, started = process.cpu_times(), time.perf_counter()
+    time.sleep(window_s)
+    after, ended = process.cpu_times(), time.perf_counter()
+    return ((after.user - before.user) + (after.system - before.system)) / (ended - started)
+
+
+# -- startup and memory ------------------------------------------------------------------------
+@benchmark("console.startup")
+def startup() -> list[Row]:
+    """Launch -> first useful paint in tmux 120x40 (floe-tui tree, Harlequin, bare Textual); RSS after."""
+    _need_tmux()
+    harlequin_bin = harlequin()
+    with tempfile.TemporaryDirectory() as scratch:
+        bare = Path(scratch) / "bare.py"
+        bare.write_text(BARE_APP)
+        contenders: dict[str, tuple[str, Callable[[str], bool]]] = {
+            "floe-tui": (str(FLOE_TUI), lambda s: "sales" in s and "marketing" in s and "finance" in s),
+            "harlequin": (f"{harlequin_bin}", lambda s: "Query Editor" in s),
+            "bare Textual app": (f"{sys.executable} {bare}", lambda s: "bare textual app ready" in s),
+        }
+        times: dict[str, list[float]] = {name: [] for name in contenders}
+        rss: dict[str, list[float]] = {name: [] for name in contenders}
+        for round_ in range(STARTS):
+            for name, (command, painted) in contenders.items():
+                data = Path(scratch) / f"data-{round_}-{name.split()[0]}"
+                with terminal(command, data) as term:
+                    started = term.start()
+                    shown = term.wait_for(painted, 30, f"{name}'s first screen")
+                    times[name].append(shown - started)
+                    time.sleep(1.0)  # let start-up work that follows the first paint settle
+                    rss[name].append(rss_mb(term.pid))
+    floe, harl, bare_s = (statistics.median(times[n]) for n in contenders)
+    return [
+        measured(f"floe-tui: launch -> governance tree painted (median of {STARTS})", floe, "s", below=0.4),
+        measured(f"Harlequin {HARLEQUIN_VERSION}: launch -> first screen (median of {STARTS})", harl, "s"),
+        measured(f"bare Textual app: launch -> first paint (median of {STARTS})", bare_s, "s"),
+        measured(
+            "floe-tui: RSS 1 s after the tree is painted (median)",
+            statistics.median(rss["floe-tui"]),
+            "MB",
+            below=170,
+            digits=0,
+        ),
+        measured(
+            f"Harlequin {HARLEQUIN_VERSION}: RSS 1 s after its first screen (median)",
+            statistics.median(rss["harlequin"]),
+            "MB",
+            digits=0,
+        ),
+        measured(
+            "bare Textual app: RSS 1 s after its first paint (median)",
+            statistics.median(rss["bare Textual app"]),
+            "MB",
+            digits=0,
+        ),
+    ]
+
+
+# -- cancel ------------------------------------------------------------------------------------
+def _status(screen: str) -> str:
+    return next((line.strip() for line in screen.splitlines() if line.lstrip().startswith("run ")), "")
+
+
+@benchmark("console.cancel")
+def cancel_latency() -> list[Row]:
+    """escape -> `cancelled` in the status line, read through tmux, on a query that would run for minutes."""
+    _need_tmux()
+    latencies: list[float] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        manifests = Path(scratch) / "m"
+        manifests.mkdir()
+        (manifests / "enterprise.yaml").write_text(THREE_TARGETS)
+        with terminal(f"{FLOE_TUI} -m {manifests}", Path(scratch) / "data") as term:
+            term.start()
+            term.wait_for(lambda s: "duck_a" in s, 30, "the tree")
+            term.keys("3")
+            term.wait_for(lambda s: "ready" in s, 10, "the query screen")
+            term.keys(ENDLESS, literal=True)
+            term.wait_for(lambda s: "range(10000000000)" in s, 10, "the query typed")
+            for run in range(1, CANCELS + 1):
+                term.keys("F5")
+                running = f"run {run} ·"
+                term.wait_for(lambda s, r=running: _status(s).startswith(r) and "running" in s, 30, "running")
+                time.sleep(0.3)  # the engine is busy with it
+                pressed = time.perf_counter()
+                term.keys("Escape")
+                shown = term.wait_for(
+                    lambda s: _status(s).startswith(f"run {run} ·") and _status(s).endswith("cancelled"),  # noqa: B023
+                    10,
+                    "cancelled",
+                )
+                latencies.append((shown - pressed) * 1000)
+            busy_after = cores_used(term.pid, 1.0)
+    return [
+        measured(
+            f"floe-tui: escape -> `cancelled` on screen, p50 of {CANCELS}",
+            percentile(latencies, 0.5),
+            "ms",
+            below=100,
+            digits=0,
+        ),
+        measured(
+            f"floe-tui: escape -> `cancelled` on screen, worst of {CANCELS}", max(latencies), "ms", digits=0
+        ),
+        measured(
+            "floe-tui: console CPU in the second after the last cancel",
+            busy_after * 100,
+            "% of a core",
+            digits=1,
+        ),
+    ]
+
+
+# -- idle --------------------------------------------------------------------------------------
+@benchmark("console.idle")
+def idle_cpu() -> list[Row]:
+    """CPU of the console left alone on the dashboard polling 3 DuckDB targets every 1 s."""
+    _need_tmux()
+    with tempfile.TemporaryDirectory() as scratch:
+        manifests = Path(scratch) / "m"
+        manifests.mkdir()
+        (manifests / "enterprise.yaml").write_text(THREE_TARGETS)
+        with terminal(f"{FLOE_TUI} -m {manifests}", Path(scratch) / "data") as term:
+            term.start()
+            term.wait_for(lambda s: "duck_a" in s, 30, "the tree")
+            time.sleep(2.0)
+            tree_idle = cores_used(term.pid, 5.0)
+            term.keys("2")
+            term.wait_for(lambda s: s.count("[OK] healthy") == 3, 30, "three healthy cards")
+            time.sleep(3.0)
+            dashboard = cores_used(term.pid, IDLE_WINDOW_S)
+            rss = rss_mb(term.pid)
+    return [
+        measured(
+            f"floe-tui: idle CPU on the dashboard, 3 targets polled every 1 s ({IDLE_WINDOW_S:g} s window)",
+            dashboard * 100,
+            "% of a core",
+            below=2,
+            digits=2,
+        ),
+        measured(
+            "floe-tui: idle CPU on the governance screen (no engine connected)",
+            tree_idle * 100,
+            "% of a core",
+            digits=2,
+        ),
+        measured("floe-tui: RSS with 3 DuckDB targets connected and polled", rss, "MB", digits=0),
+    ]

@@ -1,0 +1,26 @@
+"""The Textual console: the only package of floe-tui that imports Textual."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def run(manifests: Path, env: str | None = None) -> int:
+    """Run the console until the user quits; returns the exit code."""
+    import os
+
+    # Textual waits ESCDELAY ms after a lone escape for the rest of a key sequence (default 100):
+    # escape cancels queries here, so answer sooner; a user's own setting wins.
+    os.environ.setdefault("ESCDELAY", "25")
+    from floe_tui.tui.prefetch import PlanPrefetch
+
+    prefetch = PlanPrefetch(manifests)  # compiles while Textual loads
+    from floe_tui.tui.app import FloeApp, join_query_threads
+
+    app = FloeApp(manifests, env, prefetch=prefetch)
+    try:
+        code = app.run()
+    finally:
+        app.close_engines(timeout_s=2.0)
+        join_query_threads(2.0)
+    return int(code or 0)

@@ -1,0 +1,347 @@
+"""Dashboard screen: one card per approved target, fed by the health monitor.
+
+The monitor (and with it each engine's connection) starts on the first visit of this screen or on
+`ctrl+r`. Samples arrive as messages; cards repaint only while the screen is shown, and catch up
+from the monitor's history when it is shown again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Container, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, RichLog, Static
+
+from floe_tui.tui.messages import LogLine
+
+if TYPE_CHECKING:
+    from floe_tui.compute import MemoryStats, PoolStats
+    from floe_tui.monitor import TargetSample
+    from floe_tui.tui.app import FloeApp
+
+SPARK_WINDOW = 60
+SPARK_WIDTH = 50
+#: Samples arriving within this delay are painted together.
+FLUSH_DELAY_S = 0.1
+MEMORY_TAGS_SHOWN = 5
+BAR_WIDTH = 16
+MARKS = {"healthy": "[OK]", "degraded": "[WARN]", "unhealthy": "[FAIL]"}
+STYLES = {"healthy": "bold green", "degraded": "bold dark_orange", "unhealthy": "bold red"}
+
+
+def fmt_bytes(value: float | None) -> str:
+    if value is None:
+        return "-"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def fmt_interval(seconds: float) -> str:
+    return f"{seconds:g} s"
+
+
+def status_text(sample: TargetSample | None, connecting: bool = False) -> Text:
+    if sample is None:
+        what = "connecting…" if connecting else "waiting for the first poll"
+        return Text(f"[..] {what}", style="bold")
+    health = sample.health
+    state = health.status.value
+    text = Text.assemble((f"{MARKS[state]} {state}", STYLES[state]))
+    if health.latency_ms is not None:
+        text.append(f"  {health.latency_ms:.1f} ms")
+    if health.message and health.message != "ok":
+        text.append(f"  {health.message}")
+    return text
+
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], width: int = SPARK_WIDTH) -> str:
+    """One block character per sample, scaled between the window's minimum and maximum.
+
+    Plain text on purpose: Textual's Sparkline widget re-renders its bars with a colour blend
+    per cell, which made up a third of an idle dashboard's CPU.
+    """
+    shown = values[-width:]
+    if not shown:
+        return ""
+    low, high = min(shown), max(shown)
+    span = high - low
+    top = len(BLOCKS) - 1
+    return "".join(BLOCKS[round((v - low) / span * top) if span else 0] for v in shown)
+
+
+def pool_text(pool: PoolStats | None) -> Text:
+    if pool is None:
+        return Text("pool  -", style="dim")
+    return Text(
+        f"pool  {pool.size}/{pool.max} open · {pool.in_use} in use · {pool.idle} idle · "
+        f"{pool.waiting} waiting\n      created {pool.created} · closed {pool.closed} · "
+        f"reconnects {pool.reconnects}\n      acquire timeouts {pool.acquire_timeouts} · "
+        f"wait p50 {pool.acquire_wait_p50_ms:.1f} ms · p99 {pool.acquire_wait_p99_ms:.1f} ms"
+    )
+
+
+def bar(fraction: float, width: int = BAR_WIDTH) -> str:
+    filled = round(max(0.0, min(1.0, fraction)) * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+def memory_text(memory: MemoryStats | None) -> Text:
+    if memory is None:
+        return Text("memory  not reported by this engine", style="dim")
+    limit = memory.limit_bytes
+    text = Text(f"memory  {fmt_bytes(memory.used_bytes)}")
+    if limit:
+        fraction = memory.used_bytes / limit
+        text.append(f" of {fmt_bytes(limit)} ({fraction:.0%})  {bar(fraction)}")
+    text.append(f"\n        temp storage {fmt_bytes(memory.temp_storage_bytes)}")
+    tags = sorted(((v, k) for k, v in memory.by_tag.items() if v), reverse=True)[:MEMORY_TAGS_SHOWN]
+    scale = limit or memory.used_bytes or 1
+    for used, tag in tags:
+        text.append(f"\n  {tag[:18]:<18} {bar(used / scale)} {fmt_bytes(used):>10}")
+    return text
+
+
+def set_text(widget: Static, text: Text) -> None:
+    """Update a Static only when its text changed; re-lay out only when its height may change.
+
+    Polls arrive every second per target: repainting unchanged text, or re-laying out the whole
+    screen for a changed number, is most of what an idle dashboard would spend.
+    """
+    old = widget.content
+    if isinstance(old, Text) and old.plain == text.plain and old.spans == text.spans:
+        return
+    lines_before = old.plain.count("\n") if isinstance(old, Text) else -1
+    widget.update(text, layout=lines_before != text.plain.count("\n"))
+
+
+class TargetCard(Vertical):
+    """One approved target: status with a text mark, latency sparkline, pool, memory."""
+
+    def __init__(self, target: str, plugin: str) -> None:
+        super().__init__(classes="card")
+        self.target = target
+        self.border_title = f"{target} · {plugin}"
+        self._pending: tuple[TargetSample | None, list[float], bool] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(status_text(None), classes="card-status")
+        yield Static("latency (ms): none measured yet", classes="card-caption")
+        yield Static("", classes="card-spark")
+        yield Static(pool_text(None), classes="card-pool")
+        yield Static(memory_text(None), classes="card-memory")
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._flush)
+
+    def _flush(self) -> None:
+        if self._pending is not None:
+            self.show(*self._pending)
+
+    def show(self, sample: TargetSample | None, latencies: list[float], connecting: bool) -> None:
+        self._pending = (sample, latencies, connecting)
+        if not self.query(".card-status"):  # children not mounted yet: shown once they are
+            return
+        set_text(self.query_one(".card-status", Static), status_text(sample, connecting))
+        state = sample.health.status.value if sample else "unknown"
+        self.set_class(state == "unhealthy", "-unhealthy")
+        self.set_class(state == "degraded", "-degraded")
+        if latencies:
+            low, high = min(latencies), max(latencies)
+            caption = f"latency (ms) over the last {SPARK_WINDOW} polls: min {low:.1f} · max {high:.1f}"
+        else:
+            caption = "latency (ms): none measured yet"
+        set_text(self.query_one(".card-caption", Static), Text(caption, style="dim"))
+        set_text(self.query_one(".card-spark", Static), Text(sparkline(latencies), style="bold"))
+        if sample is not None:
+            set_text(self.query_one(".card-pool", Static), pool_text(sample.pool))
+            set_text(self.query_one(".card-memory", Static), memory_text(sample.memory))
+
+
+class DashboardScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "toggle_pause", "Pause/resume"),
+        Binding("plus", "faster", "Faster", key_display="+"),
+        Binding("minus", "slower", "Slower", key_display="-"),
+        Binding("equals_sign", "faster", "Faster", show=False),
+        Binding("ctrl+r", "poll_now", "Poll now"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cards: dict[str, TargetCard] = {}
+        self._stats_timer: Timer | None = None
+        self._dirty: set[str] = set()
+        self._stats_at = float("-inf")
+        self._flush_timer: Timer | None = None
+        self._cpu_rss: tuple[float, int] | None = None
+        self._state: tuple[object, ...] | None = None
+
+    @property
+    def floe(self) -> FloeApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static("floe-tui · dashboard", id="dash-title", classes="title")
+        with VerticalScroll(id="cards-scroll"):
+            yield Container(id="cards")
+        yield Static("Event log: status changes, reconnects, timeouts, cancels", classes="pane-title")
+        yield RichLog(id="events", max_lines=500, wrap=False, markup=False, auto_scroll=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.floe.register_view("dashboard", self)
+        log = self.query_one("#events", RichLog)
+        for line in self.floe.events:
+            log.write(self._log_text(line))
+
+    def on_screen_resume(self) -> None:
+        self.floe.ensure_monitor()
+        self._rebuild_cards()
+        self._read_process_stats()
+        if self._stats_timer is None:
+            self._stats_timer = self.set_interval(1.0, self._stats_tick)
+        else:
+            self._stats_timer.resume()
+
+    def on_screen_suspend(self) -> None:
+        if self._stats_timer is not None:
+            self._stats_timer.pause()
+
+    def plan_changed(self) -> None:
+        if self.floe.current_mode == "dashboard":
+            self.floe.ensure_monitor()
+            self._rebuild_cards()
+
+    # -- cards -----------------------------------------------------------------------------
+    def _rebuild_cards(self) -> None:
+        app = self.floe
+        registry = app.engines()
+        names = registry.names if registry is not None else []
+        cards = self.query_one("#cards", Container)
+        state = (tuple(names), bool(getattr(app.plan, "light", False)), app.registry_error)
+        if state != self._state:
+            self._state = state
+            cards.remove_children()
+            self._cards = {}
+            if registry is None and getattr(app.plan, "light", False):
+                cards.mount(Static(Text("[..] compiling the manifests…"), classes="card"))
+            elif registry is None:
+                cards.mount(Static(Text(f"[FAIL] no usable target: {app.registry_error}"), classes="card"))
+            for name in names:
+                card = TargetCard(name, registry.config(name).plugin if registry else "?")
+                self._cards[name] = card
+                cards.mount(card)
+            self.call_after_refresh(self._show_all)
+        else:
+            self._show_all()
+        self._update_title()
+
+    def _show_all(self) -> None:
+        for name in self._cards:
+            self._show(name)
+
+    def _show(self, name: str) -> None:
+        card = self._cards.get(name)
+        if card is None or not card.is_mounted:
+            return
+        monitor = self.floe.monitor
+        history = list(monitor.history.get(name, ())) if monitor else []
+        latencies = [s.health.latency_ms for s in history if s.health.latency_ms is not None][-SPARK_WINDOW:]
+        card.show(self.floe.samples.get(name), latencies, connecting=monitor is not None)
+
+    def sample_arrived(self, sample: TargetSample) -> None:
+        """Repaint soon, not now: the targets' samples of one round land together in one repaint."""
+        self._dirty.add(sample.target)
+        if self._flush_timer is None:
+            self._flush_timer = self.set_timer(FLUSH_DELAY_S, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_timer = None
+        dirty, self._dirty = self._dirty, set()
+        for name in dirty:
+            self._show(name)
+        if self.floe.monotonic() - self._stats_at >= 0.9:
+            self._read_process_stats()  # in the same repaint as the cards
+
+    # -- title, stats and the log ----------------------------------------------------------
+    def _read_process_stats(self) -> None:
+        self._stats_at = self.floe.monotonic()
+        self._cpu_rss = self.floe.process_stats()
+        self._update_title()
+
+    def _stats_tick(self) -> None:
+        """Every second: the title's CPU and RSS, unless a repaint of the cards just did it."""
+        if self.floe.monotonic() - self._stats_at >= 0.9:
+            self._read_process_stats()
+
+    def _update_title(self) -> None:
+        app = self.floe
+        monitor = app.monitor
+        if monitor is None:
+            polling = "not polling"
+        elif monitor.paused:
+            polling = "paused (p resumes)"
+        else:
+            polling = f"polling every {fmt_interval(app.interval_s)}"
+        text = Text(f"floe-tui · dashboard · env {app.env} · {polling}")
+        if self._cpu_rss is not None:
+            cpu, rss = self._cpu_rss
+            text.append(f" · console CPU {cpu:.1f} % · RSS {fmt_bytes(rss)}")
+        set_text(self.query_one("#dash-title", Static), text)
+
+    def event_logged(self, line: LogLine) -> None:
+        if self.is_mounted:
+            self.query_one("#events", RichLog).write(self._log_text(line))
+
+    def _log_text(self, line: LogLine) -> Text:
+        return Text(f"{line.at:%H:%M:%S}  {line.source:<12} {line.kind:<10} {line.message}")
+
+    # -- actions ---------------------------------------------------------------------------
+    def action_toggle_pause(self) -> None:
+        monitor = self.floe.ensure_monitor()
+        if monitor is None:
+            return
+        if monitor.paused:
+            monitor.resume()
+            self.floe.log_event("dashboard", "monitor", "polling resumed")
+        else:
+            monitor.pause()
+            self.floe.log_event("dashboard", "monitor", "polling paused")
+        self._update_title()
+
+    def action_faster(self) -> None:
+        self._step_interval(-1)
+
+    def action_slower(self) -> None:
+        self._step_interval(+1)
+
+    def _step_interval(self, direction: int) -> None:
+        from floe_tui.tui.app import INTERVAL_STEPS
+
+        current = self.floe.interval_s
+        if direction < 0:
+            smaller = [s for s in INTERVAL_STEPS if s < current - 1e-9]
+            target = smaller[-1] if smaller else INTERVAL_STEPS[0]
+        else:
+            larger = [s for s in INTERVAL_STEPS if s > current + 1e-9]
+            target = larger[0] if larger else INTERVAL_STEPS[-1]
+        seconds = self.floe.set_interval_s(target)
+        self.floe.log_event("dashboard", "monitor", f"interval {fmt_interval(seconds)}")
+        self._update_title()
+
+    def action_poll_now(self) -> None:
+        monitor = self.floe.ensure_monitor()
+        if monitor is not None:
+            monitor.poll_now()

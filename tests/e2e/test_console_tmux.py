@@ -1,0 +1,153 @@
+"""The installed `floe-tui`, in a real terminal (tmux), used as a person would.
+
+A fresh data directory (XDG_DATA_HOME in tmp_path), the bundled sample hierarchy, keys typed
+with `send-keys` and the screen read with `capture-pane`. The test checks what is on screen and
+that cancelling really stopped the engine: the console's CPU falls back once `cancelled` shows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+FLOE_TUI = Path(sys.executable).parent / "floe-tui"
+LONG_QUERY = (
+    "SELECT count(*) AS pairs, sum(a.range * b.range) AS checksum "
+    "FROM range(100000000) a, range(1000) b WHERE (a.range + b.range) % 7 = 3"
+)
+
+
+class Terminal:
+    """One tmux server of our own (its own socket), one window of 120x40."""
+
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def tmux(self, *args: str) -> str:
+        run = subprocess.run(
+            ["tmux", "-L", self.socket, "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+        return run.stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "console")
+
+    def keys(self, *keys: str, literal: bool = False) -> None:
+        self.tmux("send-keys", "-t", "console", *(["-l"] if literal else []), *keys)
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float, what: str) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if predicate(screen):
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout} s waiting for {what}; the screen:\n{screen}")
+            time.sleep(0.01)  # polling capture-pane with a deadline, not a fixed wait
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[Terminal]:
+    assert shutil.which("tmux"), "tmux is needed for the end-to-end test"
+    assert FLOE_TUI.exists(), f"{FLOE_TUI}: install the project first (make install)"
+    term = Terminal(f"floe-e2e-{os.getpid()}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOE_", "TMUX", "NO_COLOR"))}
+    env.update({"XDG_DATA_HOME": str(tmp_path / "xdg"), "HOME": str(tmp_path), "TERM": "xterm-256color"})
+    command = f"exec {FLOE_TUI}"
+    subprocess.run(
+        [
+            "tmux",
+            "-L",
+            term.socket,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "console",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            command,
+        ],
+        env=env,
+        check=True,
+        timeout=10,
+    )
+    term.tmux("set-option", "-g", "escape-time", "0")  # tmux itself would hold escape for 500 ms
+    socket_path = term.tmux("display-message", "-p", "#{socket_path}").strip()
+    try:
+        yield term
+    finally:
+        subprocess.run(["tmux", "-L", term.socket, "kill-server"], capture_output=True, timeout=10)
+        if socket_path:
+            Path(socket_path).unlink(missing_ok=True)
+
+
+def cores_used(process: psutil.Process, window_s: float) -> float:
+    before, started = process.cpu_times(), time.monotonic()
+    time.sleep(window_s)  # a measuring window, not a wait for a condition
+    after, ended = process.cpu_times(), time.monotonic()
+    return ((after.user - before.user) + (after.system - before.system)) / (ended - started)
+
+
+def status_line(screen: str) -> str:
+    return next((line for line in screen.splitlines() if line.lstrip().startswith("run ")), "")
+
+
+def test_type_a_long_query_escape_reads_cancelled_and_the_engine_stops(
+    terminal: Terminal, tmp_path: Path
+) -> None:
+    screen = terminal.wait_for(lambda s: "sales" in s and "finance" in s, 15, "the governance tree")
+    assert "floe-tui · governance · acme" in screen
+    console = psutil.Process(int(terminal.tmux("display-message", "-p", "-t", "console", "#{pane_pid}")))
+    assert "floe-tui" in " ".join(console.cmdline())
+
+    terminal.keys("3")
+    terminal.wait_for(lambda s: "compute" in s and "timeout s" in s and "ready" in s, 10, "the query screen")
+    terminal.keys(LONG_QUERY, literal=True)
+    terminal.wait_for(lambda s: "(a.range + b.range) % 7 = 3" in s, 10, "the typed query")
+    terminal.keys("F5")
+    terminal.wait_for(
+        lambda s: "running" in status_line(s) and "run 1 · duckdb" in s, 60, "the query running"
+    )
+    busy = cores_used(console, 1.0)
+    assert busy > 0.5, f"the query should keep the engine busy, used {busy:.2f} cores"
+
+    pressed = time.monotonic()
+    terminal.keys("Escape")
+    screen = terminal.wait_for(
+        lambda s: status_line(s).endswith("cancelled"), 5, "`cancelled` in the status line"
+    )
+    latency = time.monotonic() - pressed
+    assert latency < 1.0, f"escape -> cancelled took {latency:.3f} s"
+    idle = cores_used(console, 1.0)
+    assert idle < 0.15, f"the engine kept working after the cancel: {idle:.2f} cores"
+    assert "run 1 · duckdb" in status_line(screen)
+    print(f"escape -> cancelled {latency * 1000:.0f} ms; console CPU {busy:.2f} -> {idle:.2f} cores")
+
+    # The run is in the history, in the fresh data directory (XDG_DATA_HOME).
+    history = tmp_path / "xdg" / "floe-tui" / "history.json"
+    deadline = time.monotonic() + 5
+    while not (history.exists() and "cancelled" in history.read_text()):
+        assert time.monotonic() < deadline, "the history was not written"
+        time.sleep(0.02)
+    entry = json.loads(history.read_text())["entries"][-1]
+    assert entry["sql"] == LONG_QUERY and entry["outcome"] == "cancelled" and entry["target"] == "duckdb"
+
+    terminal.keys("C-q")
+    console.wait(timeout=10)  # it exits (ctrl+q) within its quit budget; raises if it does not

@@ -1,0 +1,1 @@
+"""Theme files of the floe-tui console, installed as package `floe_tui_themes` (one TOML file a theme)."""
