@@ -30,10 +30,16 @@ def spark_benchmarks() -> list[Row]:
     ]
 
 
+_SCALE = {"ms": 0.001, "s": 1.0, "MiB": 1.0}
+
+
 def _met(figure: str, target: str) -> bool | None:
-    """'< 200 ms' against '11 ms' (the first number of the figure, in the target's unit)."""
-    wanted = re.match(r"<\s*([\d.]+)\s*(\S+)", target or "")
-    got = re.match(r"([\d.,]+)\s*(\S+)", figure)
-    if not wanted or not got or wanted.group(2) != got.group(2):
+    """'< 2 s' against '956 ms' or '< +100 MiB' against '+40 MiB': the figure's first number."""
+    wanted = re.match(r"<\s*\+?([\d.]+)\s*(ms|s|MiB)\b", target or "")
+    got = re.match(r"\+?([\d.,]+)\s*(ms|s|MiB)\b", figure)
+    if not wanted or not got or (got.group(2) == "MiB") != (wanted.group(2) == "MiB"):
         return None
-    return float(got.group(1).replace(",", "")) < float(wanted.group(1))
+    return (
+        float(got.group(1).replace(",", "")) * _SCALE[got.group(2)]
+        < float(wanted.group(1)) * _SCALE[wanted.group(2)]
+    )

@@ -31,6 +31,12 @@ def dbt_debug(project: Path, target: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def write_dbt_project(directory: Path) -> None:
+    (directory / "dbt_project.yml").write_text(
+        "name: orders\nversion: '1.0'\nconfig-version: 2\nprofile: orders\n"
+    )
+
+
 def test_orders_profile_covers_both_computes_in_every_environment(tmp_path: Path) -> None:
     run = floe("profiles", "--product", "orders", "--env", "staging", "-o", str(tmp_path), cwd=tmp_path)
     assert run.returncode == 0, run.stderr
@@ -43,9 +49,7 @@ def test_orders_profile_covers_both_computes_in_every_environment(tmp_path: Path
 
 def test_duckdb_outputs_pass_dbt_debug(tmp_path: Path) -> None:
     assert floe("profiles", "--product", "orders", "-o", str(tmp_path), cwd=tmp_path).returncode == 0
-    (tmp_path / "dbt_project.yml").write_text(
-        "name: orders\nversion: '1.0'\nconfig-version: 2\nprofile: orders\n"
-    )
+    write_dbt_project(tmp_path)
     for env in ENVIRONMENTS:
         debug = dbt_debug(tmp_path, f"{env}_duckdb")
         assert debug.returncode == 0, debug.stdout[-2000:]
@@ -66,3 +70,12 @@ def test_unknown_product_is_exit_2_and_names_the_products(tmp_path: Path) -> Non
     run = floe("profiles", "--product", "nosuch", "-o", str(tmp_path), cwd=tmp_path)
     assert run.returncode == 2
     assert "orders" in run.stderr and not (tmp_path / "profiles.yml").exists()
+
+
+def test_spark_output_passes_dbt_debug(tmp_path: Path) -> None:
+    """dbt-spark's `session` method on pyspark 4 (installed without its pyspark<4 extra)."""
+    assert floe("profiles", "--product", "orders", "-o", str(tmp_path), cwd=tmp_path).returncode == 0
+    write_dbt_project(tmp_path)
+    debug = dbt_debug(tmp_path, "dev_spark")
+    assert debug.returncode == 0, debug.stdout[-2000:]
+    assert "All checks passed" in debug.stdout
