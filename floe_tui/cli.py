@@ -111,21 +111,10 @@ def _run_console(args: argparse.Namespace) -> int:
     """The console (Textual is imported here, never at module scope: headless commands stay fast)."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("the console needs a terminal", "run it in a terminal, or use a sub-command")
+    from floe_tui.paths import default_manifests
     from floe_tui.tui import run
 
-    return run(args.manifests or _default_manifests(), args.env)
-
-
-def _default_manifests() -> Path:
-    """`governance.default_manifests()` without importing the compiler on the console's
-    critical path: the first paint must not wait for it (the same rule: $FLOE_MANIFESTS, else
-    the bundled sample)."""
-    configured = os.environ.get("FLOE_MANIFESTS")
-    if configured:
-        return Path(configured).expanduser()
-    from importlib import resources
-
-    return Path(str(resources.files("floe_tui_samples") / "acme"))
+    return run(args.manifests or default_manifests(), args.env)
 
 
 def _positive_float(text: str) -> float:

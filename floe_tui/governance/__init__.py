@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 
 from floe_tui.compute.discovery import Discovered
 from floe_tui.governance.diagnostics import CATALOGUE, Diagnostic, Severity
 from floe_tui.governance.hierarchy import Loader
 from floe_tui.governance.resolve import Level, Plan, ProductCache, TransformPlan, resolve
+from floe_tui.paths import default_manifests
 
 __all__ = [
     "CATALOGUE",
@@ -55,11 +54,3 @@ def _collector_paused() -> Iterator[None]:
 
 def compile_manifests(path: Path, plugins: Discovered | None = None) -> Plan:
     return Compiler(plugins).compile(path)
-
-
-def default_manifests() -> Path:
-    """`$FLOE_MANIFESTS`, else the bundled sample hierarchy (from a checkout or an install)."""
-    configured = os.environ.get("FLOE_MANIFESTS")
-    if configured:
-        return Path(configured).expanduser()
-    return Path(str(resources.files("floe_tui_samples") / "acme"))
