@@ -27,6 +27,7 @@ from floe_tui.compute.errors import (
 )
 from floe_tui.compute.models import Column, QueryOutcome
 from floe_tui.compute.telemetry import TargetTelemetry
+from floe_tui.compute.watchdog import WATCHDOG
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -212,7 +213,7 @@ class QueryHandle:
     # -- the worker ------------------------------------------------------------------------
     def _run(self) -> None:
         conn: EngineConnection | None = None
-        timer: threading.Timer | None = None
+        timer: int | None = None
         stream: ResultStream | None = None
         broken = False
         try:
@@ -222,9 +223,7 @@ class QueryHandle:
                 stopped_early = self._stop_reason is not None
             if stopped_early:
                 return
-            timer = threading.Timer(self.timeout_s, self._on_timeout)
-            timer.daemon = True
-            timer.start()
+            timer = WATCHDOG.schedule(self.timeout_s, self._on_timeout)
             self._started.set()
             stream = conn.run(self.sql, None if self.limit is None else self.limit + 1)
             self.columns = list(stream.columns)
@@ -236,7 +235,7 @@ class QueryHandle:
             self.error = QueryError(_engine_message(exc))
         finally:
             if timer is not None:
-                timer.cancel()
+                WATCHDOG.cancel(timer)
             if stream is not None:
                 _close_quietly(stream)
             stream = None
