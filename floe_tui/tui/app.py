@@ -398,16 +398,7 @@ class FloeApp(App[int]):
             self.exit(0)
             return
         self._quitting = True
-        self._stop_watching.set()
-        query = self.view("query")
-        if query is not None:
-            query.cancel_running(log=False)
-        monitor, registry = self.monitor, self.registry
-        self.monitor, self.registry = None, None
-        closer = threading.Thread(
-            target=_close_engines, args=(monitor, registry), name="floe-disconnect", daemon=True
-        )
-        closer.start()
+        closer = self._start_closing()
         deadline = time.monotonic() + QUIT_BUDGET_S
 
         def exit_when_closed() -> None:
@@ -423,6 +414,10 @@ class FloeApp(App[int]):
 
         Blocks: for use after the app has exited (and by tests), never from an event handler.
         """
+        self._start_closing().join(timeout_s)
+
+    def _start_closing(self) -> threading.Thread:
+        """Stop watching and polling, cancel the running query, close the pools on a thread."""
         self._stop_watching.set()
         if self._prefetch is not None:
             self._prefetch.cancel()
@@ -435,7 +430,7 @@ class FloeApp(App[int]):
             target=_close_engines, args=(monitor, registry), name="floe-disconnect", daemon=True
         )
         closer.start()
-        closer.join(timeout_s)
+        return closer
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
