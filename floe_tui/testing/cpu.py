@@ -8,10 +8,10 @@ import psutil
 
 
 class EngineCpu:
-    """CPU of this process and every process below it (a JVM, a local server)."""
+    """CPU of a process (this one by default) and every process below it (a JVM, a local server)."""
 
-    def __init__(self) -> None:
-        self._root = psutil.Process()
+    def __init__(self, root: psutil.Process | None = None) -> None:
+        self._root = root or psutil.Process()
 
     def _cpu_seconds(self) -> float:
         total = 0.0

@@ -19,6 +19,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from floe_tui.testing.cpu import EngineCpu
+
 FLOE_TUI = Path(sys.executable).parent / "floe-tui"
 LONG_QUERY = (
     "SELECT count(*) AS pairs, sum(a.range * b.range) AS checksum "
@@ -98,13 +100,6 @@ def terminal(tmp_path: Path) -> Iterator[Terminal]:
             Path(socket_path).unlink(missing_ok=True)
 
 
-def cores_used(process: psutil.Process, window_s: float) -> float:
-    before, started = process.cpu_times(), time.monotonic()
-    time.sleep(window_s)  # a measuring window, not a wait for a condition
-    after, ended = process.cpu_times(), time.monotonic()
-    return ((after.user - before.user) + (after.system - before.system)) / (ended - started)
-
-
 def status_line(screen: str) -> str:
     return next((line for line in screen.splitlines() if line.lstrip().startswith("run ")), "")
 
@@ -125,7 +120,10 @@ def test_type_a_long_query_escape_reads_cancelled_and_the_engine_stops(
     terminal.wait_for(
         lambda s: "running" in status_line(s) and "run 1 · duckdb" in s, 60, "the query running"
     )
-    busy = cores_used(console, 1.0)
+    # The engine takes a moment to spread over its threads after `running` shows, and a moment
+    # to wind down after `cancelled`: both are waits with a deadline, not one fixed window.
+    cpu = EngineCpu(console)
+    busy = cpu.wait_until_above(0.5, deadline_s=20)
     assert busy > 0.5, f"the query should keep the engine busy, used {busy:.2f} cores"
 
     pressed = time.monotonic()
@@ -135,8 +133,8 @@ def test_type_a_long_query_escape_reads_cancelled_and_the_engine_stops(
     )
     latency = time.monotonic() - pressed
     assert latency < 1.0, f"escape -> cancelled took {latency:.3f} s"
-    idle = cores_used(console, 1.0)
-    assert idle < 0.15, f"the engine kept working after the cancel: {idle:.2f} cores"
+    idle = cpu.wait_until_below(0.1, deadline_s=5)
+    assert idle < 0.1, f"the engine kept working after the cancel: {idle:.2f} cores"
     assert "run 1 · duckdb" in status_line(screen)
     print(f"escape -> cancelled {latency * 1000:.0f} ms; console CPU {busy:.2f} -> {idle:.2f} cores")
 
