@@ -33,7 +33,9 @@ lint: $(STAMP)
 test: lint java
 	$(BIN)/python -m pytest
 
+# Byte-compiled first, as pip does for a regular install (this image sets PYTHONDONTWRITEBYTECODE).
 bench: $(STAMP) java
+	$(BIN)/python -m compileall -q floe_tui $(PLUGINS) > /dev/null
 	$(BIN)/python -m bench
 
 clean:

@@ -176,31 +176,62 @@ def cores_used(pid: int, window_s: float) -> float:
 # -- startup and memory ------------------------------------------------------------------------
 @benchmark("console.startup")
 def startup() -> list[Row]:
-    """Launch -> first useful paint in tmux 120x40 (floe-tui tree, Harlequin, bare Textual); RSS after."""
+    """Launch -> first useful paint in tmux 120x40 (floe-tui tree, Harlequin, bare Textual); RSS after.
+
+    floe-tui is measured twice: as it usually starts (the first-paint snapshot cached by an earlier
+    launch on the same manifests) and as it starts the first time, or after the manifests changed
+    (an empty cache directory each round: the snapshot is compiled in a helper process).
+    """
     _need_tmux()
     harlequin_bin = harlequin()
     with tempfile.TemporaryDirectory() as scratch:
         bare = Path(scratch) / "bare.py"
         bare.write_text(BARE_APP)
+        tree_painted = lambda s: "sales" in s and "marketing" in s and "finance" in s  # noqa: E731
         contenders: dict[str, tuple[str, Callable[[str], bool]]] = {
-            "floe-tui": (str(FLOE_TUI), lambda s: "sales" in s and "marketing" in s and "finance" in s),
+            "floe-tui": (str(FLOE_TUI), tree_painted),
+            "floe-tui first launch": (str(FLOE_TUI), tree_painted),
             "harlequin": (f"{harlequin_bin}", lambda s: "Query Editor" in s),
             "bare Textual app": (f"{sys.executable} {bare}", lambda s: "bare textual app ready" in s),
         }
+        warm_cache = Path(scratch) / "cache-warm"
+        with terminal(
+            str(FLOE_TUI), Path(scratch) / "data-prime", {"XDG_CACHE_HOME": str(warm_cache)}
+        ) as term:
+            term.start()  # an untimed launch that leaves the snapshot in the cache
+            term.wait_for(tree_painted, 30, "the first launch's tree")
+            deadline = time.perf_counter() + 30
+            while not any(warm_cache.rglob("*.json")) and time.perf_counter() < deadline:
+                time.sleep(0.05)
         times: dict[str, list[float]] = {name: [] for name in contenders}
         rss: dict[str, list[float]] = {name: [] for name in contenders}
         for round_ in range(STARTS):
             for name, (command, painted) in contenders.items():
-                data = Path(scratch) / f"data-{round_}-{name.split()[0]}"
-                with terminal(command, data) as term:
+                data = Path(scratch) / f"data-{round_}-{name.replace(' ', '-')}"
+                cache = (
+                    warm_cache
+                    if name == "floe-tui"
+                    else Path(scratch) / f"cache-{round_}-{name.replace(' ', '-')}"
+                )
+                with terminal(command, data, {"XDG_CACHE_HOME": str(cache)}) as term:
                     started = term.start()
                     shown = term.wait_for(painted, 30, f"{name}'s first screen")
                     times[name].append(shown - started)
                     time.sleep(1.0)  # let start-up work that follows the first paint settle
                     rss[name].append(rss_mb(term.pid))
-    floe, harl, bare_s = (statistics.median(times[n]) for n in contenders)
+    floe, first, harl, bare_s = (statistics.median(times[n]) for n in contenders)
     return [
-        measured(f"floe-tui: launch -> governance tree painted (median of {STARTS})", floe, "s", below=0.4),
+        measured(
+            f"floe-tui: launch -> governance tree painted, snapshot cached earlier (median of {STARTS})",
+            floe,
+            "s",
+            below=0.4,
+        ),
+        measured(
+            f"floe-tui: the same on its first launch or after the manifests changed (median of {STARTS})",
+            first,
+            "s",
+        ),
         measured(f"Harlequin {HARLEQUIN_VERSION}: launch -> first screen (median of {STARTS})", harl, "s"),
         measured(f"bare Textual app: launch -> first paint (median of {STARTS})", bare_s, "s"),
         measured(

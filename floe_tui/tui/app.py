@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from floe_tui.compute.discovery import Discovered
     from floe_tui.governance import Compiler, Level, Plan
     from floe_tui.monitor import HealthMonitor, MonitorEvent, TargetSample
-    from floe_tui.tui.prefetch import PlanPrefetch
+    from floe_tui.tui.prefetch import PlanPrefetch, Signature
 
 DEFAULT_THEME = "floe-dark"
 NO_COLOR_THEME = "floe-high-contrast"
@@ -244,21 +244,10 @@ class FloeApp(App[int]):
                 last = current
                 self.post_message(ManifestsChanged())
 
-    def _signature(self) -> frozenset[tuple[str, int, int]]:
-        found: set[tuple[str, int, int]] = set()
-        paths: Iterable[Path]
-        if self.manifests.is_dir():
-            paths = (p for p in self.manifests.rglob("*") if p.suffix in (".yaml", ".yml"))
-        else:
-            plan = self.plan
-            paths = {self.manifests, *(level.path for level in _levels(plan))} if plan else {self.manifests}
-        for path in paths:
-            try:
-                stat = path.stat()
-            except OSError:
-                continue
-            found.add((str(path), stat.st_mtime_ns, stat.st_size))
-        return frozenset(found)
+    def _signature(self) -> Signature:
+        from floe_tui.tui.prefetch import level_files, manifest_signature
+
+        return manifest_signature(self.manifests, level_files(self.plan) if self.plan else ())
 
     # -- engines (lazy) ------------------------------------------------------------------
     def _refresh_engines(self) -> None:
@@ -500,16 +489,6 @@ def _query_screen() -> Screen[Any]:
     from floe_tui.tui.query_screen import QueryScreen
 
     return QueryScreen()
-
-
-def _levels(plan: Plan) -> list[Level]:
-    found: list[Level] = []
-    stack = list(plan.enterprises)
-    while stack:
-        level = stack.pop()
-        found.append(level)
-        stack.extend(level.children)
-    return found
 
 
 def _close_engines(monitor: HealthMonitor | None, registry: ComputeRegistry | None) -> None:

@@ -152,7 +152,7 @@ class GovernanceScreen(Screen[None]):
             with VerticalScroll(id="source-pane"):
                 yield Static("", id="diag-detail")
                 yield Static("", id="source")
-        yield Footer()
+        # No Footer yet: its keys cost as much to lay out as the tree; it follows the first tree.
 
     def on_mount(self) -> None:
         self.floe.register_view("governance", self)
@@ -196,6 +196,12 @@ class GovernanceScreen(Screen[None]):
             self._select_key(target)
         else:
             self._show_detail(None)
+        if not self.query(Footer):
+            self.call_after_refresh(self._add_footer)
+
+    def _add_footer(self) -> None:
+        if not self.query(Footer):
+            self.mount(Footer())
 
     def _remember(self, tree: Tree[NodeRef]) -> tuple[set[NodeKey], NodeKey | None]:
         expanded: set[NodeKey] = set()

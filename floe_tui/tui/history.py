@@ -1,35 +1,24 @@
 """Persisted query history of the console (no Textual here).
 
-Stored as JSON under the user's data directory: ``$FLOE_DATA_DIR`` if set, else
-``$XDG_DATA_HOME/floe-tui``, else ``~/.local/share/floe-tui`` (the XDG default). Every write
-goes to a temporary file in the same directory that then replaces the old one, so a crash
-never leaves half a file; a file that does not parse is moved aside
-(``history.json.corrupt-<time>``) and the console starts with an empty history.
+Stored as JSON under the user's data directory (`floe_tui.tui.files`), written atomically; a
+file that does not parse is moved aside (``history.json.corrupt-<time>``) and the console starts
+with an empty history.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from floe_tui.tui.files import atomic_write_text, data_dir
+
 HISTORY_FILE = "history.json"
 MAX_ENTRIES = 500
-
-
-def data_dir() -> Path:
-    """Where the console keeps its files (created on first write, not here)."""
-    configured = os.environ.get("FLOE_DATA_DIR")
-    if configured:
-        return Path(configured).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg).expanduser() if xdg and os.path.isabs(os.path.expanduser(xdg)) else None
-    return (base or Path.home() / ".local" / "share") / "floe-tui"
 
 
 @dataclass(frozen=True)
@@ -107,18 +96,3 @@ class QueryHistory:
         except OSError:
             self.notice = f"query history: {why}; starting afresh"
         self.entries = []
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same directory and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

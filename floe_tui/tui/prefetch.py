@@ -1,40 +1,128 @@
-"""Compile the manifests in a second process while Textual starts (no Textual here).
+"""The first-paint snapshot: from the cache when the manifests are unchanged, else from a helper.
 
-`floe-tui` starts ``python -m floe_tui.tui.snapshot PATH`` before it imports Textual, so loading
-the compiler and reading the manifests run on the other core instead of taking turns with
-Textual's own start-up on this process's GIL. The first tree is painted from that snapshot.
+`floe-tui` makes a `PlanPrefetch` before it imports Textual. If the snapshot cached by an earlier
+launch still matches every manifest file (path, modification time and size), the first tree is
+painted from it and no compiler is loaded at all. Otherwise ``python -m floe_tui.tui.snapshot
+PATH`` compiles the manifests in a second process, on the other core, while Textual starts, and
+its snapshot is cached for the next launch. Either way the console compiles the real plan right
+after the first paint, so a snapshot that is wrong for any other reason (a plugin installed or
+removed since) is on screen for a moment only. No Textual here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from floe_tui import __version__
+from floe_tui.tui.files import atomic_write_text, cache_dir
 
 if TYPE_CHECKING:
     from floe_tui.tui.snapshot import LightPlan
 
+#: Bumped when the cached snapshot's shape changes; a cache of another format is a miss.
+CACHE_FORMAT = f"1/{__version__}"
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+Signature = dict[str, tuple[int, int]]
+
+
+def manifest_signature(root: Path, known_files: Iterable[Path] = ()) -> Signature:
+    """(modification time, size) of every manifest under `root` (or `root` itself) and of `known_files`.
+
+    Files that cannot be read are left out, so a deleted file changes the signature too.
+    """
+    paths = set(known_files)
+    if root.is_dir():
+        paths.update(p for p in root.rglob("*") if p.suffix in MANIFEST_SUFFIXES)
+    else:
+        paths.add(root)
+    found: Signature = {}
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        found[str(path)] = (stat.st_mtime_ns, stat.st_size)
+    return found
+
+
+def level_files(plan: Any) -> set[Path]:
+    """The file of every level of a plan or snapshot (parents may live outside the root)."""
+    found: set[Path] = set()
+    stack = list(plan.enterprises)
+    while stack:
+        level = stack.pop()
+        found.add(Path(level.path))
+        stack.extend(level.children)
+    return found
+
+
+class SnapshotCache:
+    """One file per manifests root: a header line (format, signature, length), then the snapshot's JSON."""
+
+    def __init__(self, manifests: Path, directory: Path | None = None) -> None:
+        self.root = manifests.resolve()
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:20]
+        self.path = (directory or cache_dir()) / "snapshots" / f"{digest}.json"
+
+    def read(self) -> str | None:
+        """The cached snapshot's JSON if every file it was made from is unchanged, else None."""
+        try:
+            with self.path.open(encoding="utf-8") as cached:
+                header = json.loads(cached.readline())
+                if header.get("format") != CACHE_FORMAT or header.get("root") != str(self.root):
+                    return None
+                stored = {path: (int(mtime), int(size)) for path, (mtime, size) in header["files"].items()}
+                if manifest_signature(self.root, map(Path, stored)) != stored:
+                    return None
+                snapshot = cached.readline()
+                return snapshot if len(snapshot) == header["length"] else None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None  # no cache, or one we cannot trust: compile instead
+
+    def write(self, snapshot_json: str, snapshot: LightPlan) -> None:
+        """Best effort: a cache that cannot be written costs the next launch time, nothing else."""
+        signature = manifest_signature(self.root, level_files(snapshot))
+        line = snapshot_json.strip() + "\n"
+        header = {"format": CACHE_FORMAT, "root": str(self.root), "files": signature, "length": len(line)}
+        with contextlib.suppress(OSError):
+            atomic_write_text(self.path, f"{json.dumps(header)}\n{line}")
+
 
 class PlanPrefetch:
-    def __init__(self, manifests: Path) -> None:
+    def __init__(self, manifests: Path, cache_directory: Path | None = None) -> None:
         self.manifests = manifests
-        try:
-            self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [sys.executable, "-m", "floe_tui.tui.snapshot", str(manifests)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,  # never onto the console's terminal
-            )
-        except OSError:
-            self._process = None
+        self._cache = SnapshotCache(manifests, cache_directory)
+        self._cached = self._cache.read()
+        self.from_cache = self._cached is not None
+        self._process: subprocess.Popen[bytes] | None = None
+        if self._cached is None:
+            with contextlib.suppress(OSError):  # no helper: the console compiles by itself
+                self._process = subprocess.Popen(
+                    [sys.executable, "-m", "floe_tui.tui.snapshot", str(manifests)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,  # never onto the console's terminal
+                )
 
     def result(self, timeout: float = 30.0) -> LightPlan | None:
-        """The snapshot, or None if the helper failed (the console then compiles by itself).
+        """The snapshot, or None if there is none (the console then compiles by itself).
 
         Blocks: call it on a worker thread, never the UI's.
         """
+        cached, self._cached = self._cached, None
+        if cached is not None:
+            snapshot = self._load(cached)
+            if snapshot is None:  # damaged in place: let the next launch compile and cache again
+                self._cache.path.unlink(missing_ok=True)
+            return snapshot
         process, self._process = self._process, None
         if process is None:
             return None
@@ -46,10 +134,18 @@ class PlanPrefetch:
             return None
         if process.returncode != 0:
             return None
+        text = out.decode("utf-8", errors="replace")
+        snapshot = self._load(text)
+        if snapshot is not None:
+            self._cache.write(text, snapshot)
+        return snapshot
+
+    @staticmethod
+    def _load(text: str) -> LightPlan | None:
         from floe_tui.tui.snapshot import load
 
         try:
-            return load(json.loads(out))
+            return load(json.loads(text))
         except (ValueError, KeyError, TypeError):
             return None
 

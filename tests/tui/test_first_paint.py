@@ -1,8 +1,13 @@
-"""The first paint comes from a snapshot compiled in a second process; the real plan follows."""
+"""The first paint comes from a snapshot (cached, or compiled in a second process); the real plan follows."""
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from floe_tui.governance import Compiler, default_manifests
 from floe_tui.tui.app import FloeApp, is_light
@@ -39,7 +44,9 @@ async def test_the_snapshot_is_painted_then_replaced_by_the_real_plan(until, tmp
         def on_plan_loaded(self, message: PlanLoaded) -> None:
             seen.append(is_light(message.plan))  # Textual calls FloeApp's handler too
 
-    app = Recording(manifests, prefetch=PlanPrefetch(manifests), data_dir=tmp_path, watch_files=False)
+    prefetch = PlanPrefetch(manifests, tmp_path / "cache")
+    assert not prefetch.from_cache  # an empty cache: the helper process compiles
+    app = Recording(manifests, prefetch=prefetch, data_dir=tmp_path, watch_files=False)
     try:
         async with app.run_test(size=(120, 40)) as pilot:
             await until(pilot, lambda: app.plan is not None and not is_light(app.plan), what="the real plan")
@@ -57,4 +64,109 @@ async def test_the_snapshot_is_painted_then_replaced_by_the_real_plan(until, tmp
 
 
 def test_a_failing_helper_falls_back_to_compiling_in_the_console(tmp_path: Path) -> None:
-    assert PlanPrefetch(tmp_path / "missing").result() is None
+    assert PlanPrefetch(tmp_path / "missing", tmp_path / "cache").result() is None
+
+
+# -- the snapshot cache ------------------------------------------------------------------------
+def picture(prefetch: PlanPrefetch) -> list[tuple[str, str, list[str]]]:
+    """What the first tree shows: every level, its diagnostics' codes, its transforms' computes."""
+    snapshot = prefetch.result()
+    assert snapshot is not None
+    codes = [d.code for d in snapshot.diagnostics]
+    return [
+        (level.scope, level.name, [f"{t.transform}={t.compute}" for t in level.transforms] + codes)
+        for scope in ("enterprise", "domain", "product")
+        for level in snapshot.levels(scope)
+    ]
+
+
+@pytest.fixture
+def sample_copy(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(default_manifests(), tmp_path / "acme"))
+
+
+def test_a_second_launch_on_unchanged_manifests_paints_from_the_cache(
+    sample_copy: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    first = PlanPrefetch(sample_copy, cache)
+    assert not first.from_cache
+    compiled = picture(first)
+    again = PlanPrefetch(sample_copy, cache)
+    assert again.from_cache  # no helper, no compiler: the snapshot of the first launch
+    assert picture(again) == compiled
+    (cached,) = (cache / "snapshots").iterdir()
+    assert cached.stat().st_mode & 0o777 == 0o600  # the console's own file, for its user only
+
+
+def _edit(path: Path) -> None:
+    path.write_text(path.read_text() + "# edited\n")
+
+
+def _same_size_later(path: Path) -> None:
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+
+
+CHANGES: dict[str, Callable[[Path], None]] = {
+    "a product edited": lambda root: _edit(root / "domains/sales/products/orders/floe.yaml"),
+    "a manifest saved again, same size": lambda root: _same_size_later(root / "enterprise.yaml"),
+    "a product added": lambda root: shutil.copytree(
+        root / "domains/sales/products/customers", root / "domains/sales/products/returns"
+    ),
+    "a product removed": lambda root: shutil.rmtree(root / "domains/finance/products/ledger"),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=list(CHANGES))
+def test_any_change_to_the_manifests_misses_the_cache(change: str, sample_copy: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    before = picture(PlanPrefetch(sample_copy, cache))
+    CHANGES[change](sample_copy)
+    after = PlanPrefetch(sample_copy, cache)
+    assert not after.from_cache
+    compiled = picture(after)
+    if change in ("a product added", "a product removed"):
+        assert compiled != before  # and the fresh compile shows the change
+    assert PlanPrefetch(sample_copy, cache).from_cache  # cached again for the next launch
+
+
+def test_a_parent_outside_the_opened_file_is_part_of_the_cache_key(sample_copy: Path, tmp_path: Path) -> None:
+    cache, product = tmp_path / "cache", sample_copy / "domains/sales/products/orders/floe.yaml"
+    picture(PlanPrefetch(product, cache))
+    assert PlanPrefetch(product, cache).from_cache
+    _edit(sample_copy / "enterprise.yaml")  # reached through `parent` links only
+    assert not PlanPrefetch(product, cache).from_cache
+
+
+def test_a_damaged_cache_is_ignored_and_replaced(sample_copy: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    compiled = picture(PlanPrefetch(sample_copy, cache))
+    (cached,) = (cache / "snapshots").iterdir()
+    for damage in ("{not json\n", "", '{"format": "1/0.1.0"}\n', cached.read_text()[:-40]):
+        cached.write_text(damage)
+        prefetch = PlanPrefetch(sample_copy, cache)
+        assert not prefetch.from_cache
+        assert picture(prefetch) == compiled
+    assert PlanPrefetch(sample_copy, cache).from_cache
+    # Damage that keeps the length: the console compiles by itself, the next launch caches again.
+    header, snapshot = cached.read_text().splitlines(keepends=True)
+    cached.write_text(header + "x" * len(snapshot))
+    assert PlanPrefetch(sample_copy, cache).result() is None
+    assert not PlanPrefetch(sample_copy, cache).from_cache
+
+
+def test_an_unwritable_cache_costs_time_not_the_first_paint(sample_copy: Path, tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the cache directory would go")
+    for _ in range(2):
+        prefetch = PlanPrefetch(sample_copy, blocked)
+        assert not prefetch.from_cache and picture(prefetch)
+
+
+def test_no_secret_reaches_the_cache(tmp_path: Path) -> None:
+    broken = default_manifests().parent / "broken" / "e305-literal-secret"
+    picture(PlanPrefetch(broken, tmp_path / "cache"))
+    (cached,) = (tmp_path / "cache" / "snapshots").iterdir()
+    assert "FLOE-E305" in cached.read_text()
+    assert "wJalrXUtnFEMI" not in cached.read_text()
