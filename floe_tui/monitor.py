@@ -93,8 +93,8 @@ class _Probe:
                 self.pool = self._plugin.pool_stats()
             except Exception:  # statistics are a detail: never hide the health result
                 self.pool = None
-            try:
-                self.memory = self._plugin.memory_stats()
+            try:  # the reading the health verdict used, if any: one engine call per poll
+                self.memory = self.health.memory or self._plugin.memory_stats()
             except Exception:
                 self.memory = None
         except Exception as exc:  # health_check must not raise; if it does, it is a failed check

@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, model_validator
 
 from floe_tui.compute.errors import ConfigError, LiteralSecretError, SecretResolutionError
 
@@ -149,6 +149,18 @@ class HealthStatus(_Strict):
     message: str = ""
     details: dict[str, Any] = Field(default_factory=dict)
     checked_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    # The memory reading a check based its verdict on: a monitor shows it instead of asking the
+    # engine again in the same poll. Not part of the serialized shape.
+    _memory: MemoryStats | None = PrivateAttr(default=None)
+
+    @property
+    def memory(self) -> MemoryStats | None:
+        """The memory reading behind this verdict, if the check took one."""
+        return self._memory
+
+    def with_memory(self, memory: MemoryStats | None) -> HealthStatus:
+        self._memory = memory
+        return self
 
 
 class ConnectionResult(_Strict):

@@ -316,7 +316,8 @@ class PooledComputePlugin(ComputePlugin, Generic[C]):
             fraction = memory.used_fraction
             if fraction is not None and fraction >= DEGRADED_MEMORY_FRACTION:
                 state, message = HealthState.DEGRADED, f"memory at {fraction:.0%} of its limit"
-        return HealthStatus(status=state, latency_ms=latency_ms, message=message, details=details)
+        status = HealthStatus(status=state, latency_ms=latency_ms, message=message, details=details)
+        return status.with_memory(memory)
 
     # -- configuration checks --------------------------------------------------------------
     def validate_connection(self, config: ComputeConfig) -> ConnectionResult:

@@ -290,7 +290,7 @@ def test_stop_ends_every_loop(recorder: Recorder) -> None:
     assert not wait_for(lambda: len(recorder.samples) > count, timeout=0.5)
 
 
-def test_a_real_duckdb_target_reports_pool_and_memory(
+def test_a_real_duckdb_target_reports_pool_and_memory_asking_once_per_poll(
     recorder: Recorder, monitors: list[HealthMonitor]
 ) -> None:
     config = ComputeConfig.from_mapping(
@@ -298,16 +298,27 @@ def test_a_real_duckdb_target_reports_pool_and_memory(
     )
     registry = ComputeRegistry([config], default="duckdb")
     plugin = registry.get("duckdb")
+    reads: list[MemoryStats | None] = []
+    read_memory = plugin.memory_stats
+
+    def counted() -> MemoryStats | None:  # the real reading, counted
+        reads.append(read_memory())
+        return reads[-1]
+
+    plugin.memory_stats = counted  # type: ignore[method-assign]
     try:
         monitor = start(monitors, {"duckdb": plugin}, recorder, interval_s=0.2)
-        assert wait_for(lambda: len(recorder.samples) >= 2, timeout=20)
+        assert wait_for(lambda: len(recorder.samples) >= 3, timeout=20)
+        monitor.stop(2.0)
         sample = recorder.samples[-1]
         assert sample.health.status is HealthState.HEALTHY
         assert sample.health.latency_ms is not None
         assert sample.pool is not None and sample.pool.size >= 1
-        assert (sample.memory is not None and sample.memory.limit_bytes == 256 * 10**6) or (
-            sample.memory is not None and sample.memory.limit_bytes is not None
+        assert sample.memory is not None and sample.memory.limit_bytes == pytest.approx(
+            256 * 10**6, rel=0.001
         )
-        monitor.stop(2.0)
+        # The card shows the reading the health verdict was made from: the engine is asked once.
+        assert sample.memory is sample.health.memory
+        assert len(reads) == len(recorder.samples)
     finally:
         registry.close()

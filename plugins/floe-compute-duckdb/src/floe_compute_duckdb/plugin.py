@@ -114,17 +114,17 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBCursor]):
             if self._monitor is None:
                 return None
             try:
-                rows = self._monitor.execute(
-                    "SELECT tag, memory_usage_bytes, temporary_storage_bytes FROM duckdb_memory()"
+                rows = self._monitor.execute(  # one statement: the dashboard asks every second
+                    "SELECT tag, memory_usage_bytes, temporary_storage_bytes, "
+                    "current_setting('memory_limit') FROM duckdb_memory()"
                 ).fetchall()
-                limit = self._monitor.execute("SELECT current_setting('memory_limit')").fetchone()
             except duckdb.Error as exc:  # e.g. out of memory: report it in one line, as a ComputeError
                 raise QueryError(f"DuckDB could not report its memory: {first_line(exc)}") from None
-        by_tag = {str(tag): int(used) for tag, used, _ in rows if used}
+        by_tag = {str(tag): int(used) for tag, used, _, _ in rows if used}
         return MemoryStats(
-            used_bytes=sum(int(used) for _, used, _ in rows),
-            limit_bytes=_limit_bytes(limit[0] if limit else None),
-            temp_storage_bytes=sum(int(temp) for _, _, temp in rows),
+            used_bytes=sum(int(used) for _, used, _, _ in rows),
+            limit_bytes=_limit_bytes(rows[0][3] if rows else None),
+            temp_storage_bytes=sum(int(temp) for _, _, temp, _ in rows),
             by_tag=by_tag,
         )
 
