@@ -176,6 +176,16 @@ class PooledComputePlugin(ComputePlugin, Generic[C]):
         """Plugin checks for `validate_connection` beyond the model; returns warnings."""
         return []
 
+    def _engine_failure(self, timeout: float) -> str | None:
+        """Why the engine as a whole is down (its process exited, its server went away), else None.
+
+        Asked before every health query and must answer within `timeout`. Engines whose pooled
+        connections share one process or server override it, so a health check can say why the
+        engine is down rather than only that a query failed. The default knows no more than the
+        query will tell.
+        """
+        return None
+
     # -- lifecycle -------------------------------------------------------------------------
     @property
     def is_connected(self) -> bool:
@@ -291,6 +301,17 @@ class PooledComputePlugin(ComputePlugin, Generic[C]):
     def _probe(self, timeout: float) -> HealthStatus:
         if not self.is_connected:
             return HealthStatus(status=HealthState.UNHEALTHY, message="not connected")
+        started = time.monotonic()
+        down = self._engine_failure(timeout)
+        status = self._health_query(max(0.05, timeout - (time.monotonic() - started)))
+        if down is None:
+            return status
+        # The query's acquire tried to reconnect (an engine restart may go on in the background).
+        if status.status is not HealthState.UNHEALTHY:
+            return status.model_copy(update={"message": f"reconnected ({down})"})
+        return HealthStatus(status=HealthState.UNHEALTHY, latency_ms=status.latency_ms, message=down)
+
+    def _health_query(self, timeout: float) -> HealthStatus:
         handle = self._start(self.health_sql, timeout=timeout, limit=None, acquire_timeout=timeout)
         outcome = handle.wait(timeout)
         latency_ms = round(handle.elapsed_s * 1000, 3)

@@ -26,8 +26,6 @@ from floe_tui.compute import (
     ConfigError,
     ConnectionFailedError,
     ConnectionResult,
-    HealthState,
-    HealthStatus,
     MemoryStats,
     NotConnectedError,
     PooledComputePlugin,
@@ -173,30 +171,18 @@ class SparkComputePlugin(PooledComputePlugin[SparkSlot]):
         return stats
 
     # -- health and memory -----------------------------------------------------------------
-    def _probe(self, timeout: float) -> HealthStatus:
+    def _engine_failure(self, timeout: float) -> str | None:
+        """Why the session's JVM or Spark Connect server is down, asked on a thread bounded by `timeout`."""
         from floe_compute_spark.engine import run_bounded
 
         engine = self._engine
-        if not self.is_connected or engine is None:
-            return HealthStatus(status=HealthState.UNHEALTHY, message="not connected")
-        started = time.monotonic()
+        if engine is None:
+            return "not connected"
         try:
-            reason = run_bounded(timeout, engine.failure, engine.description)
+            reason: str | None = run_bounded(timeout, engine.failure, engine.description)
         except TimeoutError:
             reason = f"{engine.description} did not answer within {timeout:g} s"
-        if reason is None:
-            return super()._probe(max(0.05, timeout - (time.monotonic() - started)))
-        # The engine is gone: the probe's acquire tries to reconnect (a JVM restart takes longer
-        # than most health timeouts and goes on in the background); report why it was down.
-        status = super()._probe(max(0.05, timeout - (time.monotonic() - started)))
-        if status.status is HealthState.HEALTHY:
-            return status.model_copy(update={"message": f"reconnected ({reason})"})
-        return HealthStatus(
-            status=HealthState.UNHEALTHY,
-            latency_ms=status.latency_ms,
-            message=reason,
-            details={"mode": engine.mode, "engine": engine.description},
-        )
+        return reason
 
     def memory_stats(self) -> MemoryStats | None:
         """Spark's storage memory of the driver and every executor (used / max), as the Spark UI shows.
