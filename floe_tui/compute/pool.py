@@ -3,6 +3,10 @@
 What a "connection" is belongs to the plugin (a DuckDB cursor on one database, a Spark job
 slot on one session); the pool only opens, checks, lends and closes them. Connections open
 lazily up to ``size``; a caller waits at most ``acquire_timeout_s`` for one.
+
+A connection that fails its check on acquire, or comes back broken, is lost; the next connection
+opened in its place counts as a reconnect, whether that is at once or after the engine was down
+for a while (when the first attempts to open one failed).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class ConnectionPool(Generic[C]):
         self._created = 0
         self._closed_count = 0
         self._reconnects = 0
+        self._lost = 0  # lost connections not replaced yet
         self._acquire_timeouts = 0
         self._waits_ms: deque[float] = deque(maxlen=_WAIT_SAMPLES)
         self._closed = False
@@ -102,6 +107,8 @@ class ConnectionPool(Generic[C]):
             keep = not (broken or self._closed)
             if keep:
                 self._idle.append(conn)
+            elif broken:
+                self._lost += 1
             self._cond.notify()
         if not keep:
             self._discard(conn)
@@ -159,21 +166,25 @@ class ConnectionPool(Generic[C]):
         conn = self._open()
         with self._cond:
             self._created += 1
+            replaces_lost = self._lost > 0
+            if replaces_lost:
+                self._lost -= 1
+                self._reconnects += 1
+        if replaces_lost:
+            self._telemetry.reconnect()
         return conn
 
     def _checked(self, conn: C) -> C:
-        """Hand out `conn` if it still answers; else replace it and count a reconnect."""
+        """Hand out `conn` if it still answers; else replace it (a reconnect)."""
         try:
             self._check(conn)
             return conn
         except Exception as exc:  # any failure of the check means the connection is gone
             log.info("replacing a pooled connection that failed its check (%s)", type(exc).__name__)
         self._discard(conn)
-        fresh = self._open_new()
         with self._cond:
-            self._reconnects += 1
-        self._telemetry.reconnect()
-        return fresh
+            self._lost += 1
+        return self._open_new()
 
     def _discard(self, conn: C) -> None:
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -27,7 +28,10 @@ class Conn:
 
 
 def make_pool(
-    size: int = 2, acquire_timeout_s: float = 5.0, drained: list[bool] | None = None
+    size: int = 2,
+    acquire_timeout_s: float = 5.0,
+    drained: list[bool] | None = None,
+    open_connection: Callable[[], Conn] = Conn,
 ) -> ConnectionPool[Conn]:
     def check(conn: Conn) -> None:
         if not conn.alive:
@@ -37,7 +41,7 @@ def make_pool(
         conn.closed = True
 
     return ConnectionPool(
-        open_connection=Conn,
+        open_connection=open_connection,
         close_connection=close,
         check_connection=check,
         config=PoolConfig(size=size, acquire_timeout_s=acquire_timeout_s),
@@ -91,6 +95,31 @@ def test_failed_check_replaces_the_connection_and_counts_a_reconnect() -> None:
     assert fresh is not conn and conn.closed
     stats = pool.stats()
     assert (stats.reconnects, stats.created, stats.closed, stats.size) == (1, 2, 1, 1)
+
+
+def test_a_connection_lost_in_an_outage_counts_as_a_reconnect_once_it_is_replaced() -> None:
+    engine_up = [True]
+
+    def open_connection() -> Conn:
+        if not engine_up[0]:
+            raise ConnectionError("the engine is down")
+        return Conn()
+
+    pool = make_pool(size=1, open_connection=open_connection)
+    conn = pool.acquire()
+    pool.release(conn)
+    conn.alive, engine_up[0] = False, False  # the engine goes away with its connection
+    with pytest.raises(ConnectionError):
+        pool.acquire()  # the check fails, and so does opening a replacement
+    assert pool.stats().reconnects == 0
+    engine_up[0] = True
+    fresh = pool.acquire()
+    assert fresh is not conn and pool.stats().reconnects == 1
+    pool.release(fresh, broken=True)  # a query lost it: its replacement is a reconnect too
+    assert pool.stats().reconnects == 1
+    pool.release(pool.acquire())
+    stats = pool.stats()
+    assert (stats.reconnects, stats.created, stats.size, stats.in_use) == (2, 3, 1, 0)
 
 
 def test_broken_connection_is_not_returned_to_the_pool() -> None:

@@ -29,7 +29,6 @@ from floe_tui.compute import (
     MemoryStats,
     NotConnectedError,
     PooledComputePlugin,
-    PoolStats,
     ResourceSpec,
 )
 from floe_tui.compute.models import resource_preset
@@ -68,8 +67,6 @@ class SparkComputePlugin(PooledComputePlugin[SparkSlot]):
         self._engine: Any = None
         self._engine_lock = threading.Lock()
         self._ui_unreachable_until = 0.0
-        self._open_failed = False
-        self._recoveries = 0
 
     # -- engine hooks ----------------------------------------------------------------------
     def _deadline(self) -> float:
@@ -100,19 +97,7 @@ class SparkComputePlugin(PooledComputePlugin[SparkSlot]):
         engine = self._engine
         if engine is None:
             raise NotConnectedError(f"target {self.config.name!r} is not connected")
-        try:
-            engine.ensure_open(self._deadline())  # reconnects after the JVM or the server came back
-        except BaseException:
-            self._open_failed = True
-            raise
-        if self._open_failed:
-            # TODO(contract): the core pool counts a reconnect only when a connection that failed
-            # its check is replaced at once; after an outage the replacement fails and the later
-            # successful open is not counted. Counted here until ConnectionPool does it (see report).
-            self._open_failed = False
-            with self._engine_lock:
-                self._recoveries += 1
-            self.telemetry.reconnect()
+        engine.ensure_open(self._deadline())  # reconnects after the JVM or the server came back
         return SparkSlot(engine)
 
     def _close_connection(self, conn: SparkSlot) -> None:
@@ -162,13 +147,6 @@ class SparkComputePlugin(PooledComputePlugin[SparkSlot]):
         if "password" in config.credentials and connection.dbt.method != "thrift":
             extra.append("credential `password` is only used by dbt method thrift")
         return result.model_copy(update={"warnings": [*result.warnings, *extra]}) if extra else result
-
-    def pool_stats(self) -> PoolStats:
-        """The pool's counters; a pooled connection is a query slot on the target's one session."""
-        stats = super().pool_stats()
-        if self._recoveries:
-            stats = stats.model_copy(update={"reconnects": stats.reconnects + self._recoveries})
-        return stats
 
     # -- health and memory -----------------------------------------------------------------
     def _engine_failure(self, timeout: float) -> str | None:
