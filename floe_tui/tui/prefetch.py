@@ -65,11 +65,14 @@ def level_files(plan: Any) -> set[Path]:
 
 
 class SnapshotCache:
-    """One file per manifests root: a header line (format, signature, length), then the snapshot's JSON."""
+    """One file per manifests path: a header line (identity, signature, length), then the snapshot's JSON."""
 
     def __init__(self, manifests: Path, directory: Path | None = None) -> None:
+        # The snapshot holds paths as the user gave them (the title shows them): `acme` and
+        # `/home/me/acme` are two entries. The signature itself holds absolute paths.
         self.root = manifests.resolve()
-        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:20]
+        self.identity = {"format": CACHE_FORMAT, "root": str(self.root), "given": str(manifests)}
+        digest = hashlib.sha256(f"{self.root}\0{manifests}".encode()).hexdigest()[:20]
         self.path = (directory or cache_dir()) / "snapshots" / f"{digest}.json"
 
     def read(self) -> str | None:
@@ -77,7 +80,7 @@ class SnapshotCache:
         try:
             with self.path.open(encoding="utf-8") as cached:
                 header = json.loads(cached.readline())
-                if header.get("format") != CACHE_FORMAT or header.get("root") != str(self.root):
+                if any(header.get(key) != value for key, value in self.identity.items()):
                     return None
                 stored = {path: (int(mtime), int(size)) for path, (mtime, size) in header["files"].items()}
                 if manifest_signature(self.root, map(Path, stored)) != stored:
@@ -89,9 +92,9 @@ class SnapshotCache:
 
     def write(self, snapshot_json: str, snapshot: LightPlan) -> None:
         """Best effort: a cache that cannot be written costs the next launch time, nothing else."""
-        signature = manifest_signature(self.root, level_files(snapshot))
+        signature = manifest_signature(self.root, {path.resolve() for path in level_files(snapshot)})
         line = snapshot_json.strip() + "\n"
-        header = {"format": CACHE_FORMAT, "root": str(self.root), "files": signature, "length": len(line)}
+        header = {**self.identity, "files": signature, "length": len(line)}
         with contextlib.suppress(OSError):
             atomic_write_text(self.path, f"{json.dumps(header)}\n{line}")
 

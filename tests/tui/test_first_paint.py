@@ -99,6 +99,19 @@ def test_a_second_launch_on_unchanged_manifests_paints_from_the_cache(
     assert cached.stat().st_mode & 0o777 == 0o600  # the console's own file, for its user only
 
 
+def test_a_path_given_relative_to_the_working_directory_is_cached_too(
+    sample_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.chdir(sample_copy.parent)
+    compiled = picture(PlanPrefetch(Path(sample_copy.name), cache))
+    again = PlanPrefetch(Path(sample_copy.name), cache)
+    assert again.from_cache and picture(again) == compiled
+    _edit(sample_copy / "domains/sales/manifest.yaml")
+    assert not PlanPrefetch(Path(sample_copy.name), cache).from_cache
+    assert not PlanPrefetch(sample_copy, cache).from_cache  # the same tree given another way: its own entry
+
+
 def _edit(path: Path) -> None:
     path.write_text(path.read_text() + "# edited\n")
 
