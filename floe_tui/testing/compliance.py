@@ -61,7 +61,8 @@ class ComputePluginCompliance:
     large_result_sql: ClassVar[str]
     #: Credential names the plugin takes, for the check that secrets never leak.
     secret_credential_names: ClassVar[tuple[str, ...]] = ()
-    #: After a cancel, `SELECT 1` on the same connection answers within this.
+    #: After a cancel, `SELECT 1` on the same connection answers within this much more than the
+    #: engine's own warm `SELECT 1` (measured just before): 100 ms on DuckDB's ~1 ms or Spark's ~50.
     responsive_within_s: ClassVar[float] = 0.1
     #: The long-running query must first keep the engine's processes at least this busy (cores)...
     busy_above_cores: ClassVar[float] = 0.5
@@ -226,6 +227,7 @@ class ComputePluginCompliance:
         assert len(events) == 1
 
     def _check_really_stopped(self, plugin: ComputePlugin, timeout: float | None) -> None:
+        usual = min(self._select_one_seconds(plugin) for _ in range(3))
         cpu = EngineCpu()
         handle = plugin.execute(self.long_running_sql, timeout=timeout or 600)
         busy = cpu.wait_until_above(self.busy_above_cores, deadline_s=DEADLINE_S)
@@ -246,7 +248,9 @@ class ComputePluginCompliance:
         )
         # Best of three, so one scheduler hiccup on a loaded machine is not read as a busy engine.
         fastest = min(self._select_one_seconds(plugin) for _ in range(3))
-        assert fastest < self.responsive_within_s, f"SELECT 1 took {fastest * 1000:.0f} ms afterwards"
+        assert fastest < usual + self.responsive_within_s, (
+            f"SELECT 1 took {fastest * 1000:.0f} ms afterwards, {usual * 1000:.0f} ms before the query"
+        )
 
     @staticmethod
     def _select_one_seconds(plugin: ComputePlugin) -> float:
