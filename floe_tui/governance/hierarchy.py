@@ -1,12 +1,15 @@
 """Load a manifest tree and link it: enterprise -> domain -> product, with cycle and scope checks.
 
 Parsed files are cached by (mtime, size), so re-validating a large tree after one file changed
-only reads that file again.
+only reads that file again. A file read within its filesystem's timestamp granularity of its last
+change could change again without a new mtime ("racy", as git calls it): such a parse is not
+trusted the next time.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +34,7 @@ _D = TypeVar("_D", EnterpriseDoc, DomainDoc, ProductDoc)
 class Parsed:
     """One file as loaded: its document if it is a usable floe document, and its own diagnostics."""
 
-    stat_key: tuple[int, int]
+    stat_key: tuple[int, int] | None  # None: never reused
     source: SourceFile | None
     document: Document | None
     diagnostics: list[Diagnostic]
@@ -98,13 +101,9 @@ class Loader:
         return tree
 
     def parse(self, path: Path, display: str) -> Parsed:
-        try:
-            stat = path.stat()
-            stat_key = (stat.st_mtime_ns, stat.st_size)
-        except OSError:
-            stat_key = (-1, -1)
+        stat_key = _trustworthy_stat_key(path)
         cached = self._cache.get((path, display))
-        if cached is not None and cached.stat_key == stat_key and stat_key != (-1, -1):
+        if cached is not None and stat_key is not None and cached.stat_key == stat_key:
             return cached
         loaded = load_source(path, display)
         if isinstance(loaded, Diagnostic):
@@ -117,6 +116,24 @@ class Loader:
             parsed = Parsed(stat_key, loaded, document, diagnostics, True, link)
         self._cache[(path, display)] = parsed
         return parsed
+
+
+#: How long after a change a file's mtime may stay the same: a kernel clock tick where timestamps
+#: have sub-second digits, two seconds (FAT's step) where they are whole seconds.
+_FINE_RACY_NS, _COARSE_RACY_NS = 20_000_000, 2_000_000_000
+
+
+def _trustworthy_stat_key(path: Path) -> tuple[int, int] | None:
+    """(mtime, size) if a later edit is sure to change it; None for a missing or racy file."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    mtime = stat.st_mtime_ns
+    racy_ns = _COARSE_RACY_NS if mtime % 1_000_000_000 == 0 else _FINE_RACY_NS
+    if time.time_ns() - mtime < racy_ns:
+        return None
+    return (mtime, stat.st_size)
 
 
 def link_target(document: Document) -> Path | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -225,3 +227,17 @@ def test_a_recheck_reads_the_files_that_changed(write_tree: WriteTree) -> None:
     assert [d.code for d in compiler.compile(root).diagnostics] == ["FLOE-E300"]
     (root / ORDERS).write_text(product("orders", transforms="[{name: t}, {name: u, compute: duckdb_big}]"))
     assert compiler.compile(root).diagnostics == []
+
+
+def test_a_recheck_sees_a_same_size_edit_that_left_the_mtime_alone(write_tree: WriteTree) -> None:
+    """A filesystem with whole-second timestamps: two saves in one second keep the same mtime."""
+    root = write_tree({ORDERS: product("orders", transforms="[{name: t, compute: duckdb_big}]")})
+    this_second = time.time_ns() // 1_000_000_000 * 1_000_000_000
+    os.utime(root / ORDERS, ns=(this_second, this_second))
+    compiler = Compiler()
+    assert [t.compute for t in compiler.compile(root).transforms] == ["duckdb_big"]
+    edited = product("orders", transforms="[{name: t, compute: duckdb_xyz}]")
+    assert len(edited) == (root / ORDERS).stat().st_size  # same size, and below the same mtime
+    (root / ORDERS).write_text(edited)
+    os.utime(root / ORDERS, ns=(this_second, this_second))
+    assert [d.code for d in compiler.compile(root).diagnostics] == ["FLOE-E300"]  # duckdb_xyz: not approved
