@@ -159,6 +159,7 @@ class HealthStatus(_Strict):
         return self._memory
 
     def with_memory(self, memory: MemoryStats | None) -> HealthStatus:
+        """Attach the reading to a status just made, before anyone else sees it."""
         self._memory = memory
         return self
 

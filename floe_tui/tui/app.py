@@ -34,13 +34,14 @@ from floe_tui.tui.messages import (
     PlanLoaded,
     SampleArrived,
 )
+from floe_tui.tui.prefetch import Signature, level_files, manifest_signature
 
 if TYPE_CHECKING:
     from floe_tui.compute import ComputeRegistry
     from floe_tui.compute.discovery import Discovered
     from floe_tui.governance import Compiler, Level, Plan
     from floe_tui.monitor import HealthMonitor, MonitorEvent, TargetSample
-    from floe_tui.tui.prefetch import PlanPrefetch, Signature
+    from floe_tui.tui.prefetch import PlanPrefetch
 
 DEFAULT_THEME = "floe-dark"
 NO_COLOR_THEME = "floe-high-contrast"
@@ -245,8 +246,6 @@ class FloeApp(App[int]):
                 self.post_message(ManifestsChanged())
 
     def _signature(self) -> Signature:
-        from floe_tui.tui.prefetch import level_files, manifest_signature
-
         return manifest_signature(self.manifests, level_files(self.plan) if self.plan else ())
 
     # -- engines (lazy) ------------------------------------------------------------------
