@@ -16,16 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from floe_tui import __version__
-
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_CANCELLED, EXIT_TIMED_OUT = 0, 1, 2, 3, 4
-
-
-class UsageError(Exception):
-    """The command cannot run as asked (exit 2)."""
-
-    def __init__(self, message: str, hint: str) -> None:
-        super().__init__(message)
-        self.hint = hint
+from floe_tui.exits import EXIT_CANCELLED, EXIT_OK, EXIT_USAGE, UsageError
 
 
 class _Parser(argparse.ArgumentParser):

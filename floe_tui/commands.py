@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from floe_tui.cli import EXIT_CANCELLED, EXIT_OK, EXIT_PROBLEM, EXIT_TIMED_OUT, UsageError
 from floe_tui.compute import (
     ComputeError,
     ComputePlugin,
@@ -20,8 +19,10 @@ from floe_tui.compute import (
     HealthState,
     HealthStatus,
     QueryCancelledError,
+    QueryHandle,
     QueryTimeoutError,
 )
+from floe_tui.exits import EXIT_CANCELLED, EXIT_OK, EXIT_PROBLEM, EXIT_TIMED_OUT, UsageError
 from floe_tui.governance import Compiler, Diagnostic, Level, Plan, default_manifests
 
 TABLE_ROWS = 1000
@@ -112,7 +113,7 @@ def run_plan(args: argparse.Namespace) -> int:
 
 # -- profiles ------------------------------------------------------------------------------
 def run_profiles(args: argparse.Namespace) -> int:
-    from floe_tui.profiles import build_profile, write_profile
+    from floe_tui.profiles import build_profile, missing_secrets, write_profile
 
     plan = load_plan(args)
     env = environment(args, plan)
@@ -133,6 +134,8 @@ def run_profiles(args: argparse.Namespace) -> int:
         ) from None
     outputs = ", ".join(profile["outputs"])
     print(f"wrote profile `{product.name}` to {path} (target {profile['target']}; outputs {outputs})")
+    for problem in missing_secrets(plan, product):
+        print(f"warning: {problem}; dbt will need it (hint: export it where dbt runs)", file=sys.stderr)
     return EXIT_OK
 
 
@@ -212,13 +215,13 @@ def run_query(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         handle.cancel()
         handle.wait(10)
-        print("error: query cancelled", file=sys.stderr)
+        print(f"error: query cancelled{_unconfirmed(handle)}", file=sys.stderr)
         return EXIT_CANCELLED
     except QueryTimeoutError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(f"error: {exc.message}{_unconfirmed(handle)}", file=sys.stderr)
         return EXIT_TIMED_OUT
     except QueryCancelledError:
-        print("error: query cancelled", file=sys.stderr)
+        print(f"error: query cancelled{_unconfirmed(handle)}", file=sys.stderr)
         return EXIT_CANCELLED
     except ComputeError as exc:
         return _fail(exc)
@@ -227,6 +230,10 @@ def run_query(args: argparse.Namespace) -> int:
     if handle.truncated:
         print(f"note: showing the first {handle.rows} rows of more (raise --limit)", file=sys.stderr)
     return EXIT_OK
+
+
+def _unconfirmed(handle: QueryHandle) -> str:
+    return " (the engine did not confirm it stopped)" if handle.stop_confirmed is False else ""
 
 
 def _print_rows(handle: Any, form: str) -> None:

@@ -10,6 +10,11 @@ budget (the plugin's ``connect_timeout_s``): a slow engine start shows as ``conn
 as a failed check. A failing target backs off (the interval doubled per failure, up to 30 s) and
 is reconnected when it answers again (``reconnect`` event).
 
+A plugin's ``min_poll_interval_s`` is a floor for its target's interval (engines that bill). A
+plugin with ``connect_on_view`` False is not connected by a poll: until a query connects it, or
+``poll_now(connect=True)`` asks for it explicitly, its sample says so and nothing reaches the
+engine (a session start would wake a stopped warehouse).
+
 Results leave through callbacks called on the monitor's threads: the console turns them into
 messages and never waits on an engine itself. Engine-neutral: no engine driver, no Textual.
 """
@@ -64,7 +69,7 @@ class MonitorEvent(BaseModel):
 class _Probe:
     """One poll of one target on a thread of its own."""
 
-    def __init__(self, name: str, plugin: ComputePlugin, timeout_s: float) -> None:
+    def __init__(self, name: str, plugin: ComputePlugin, timeout_s: float, *, may_connect: bool) -> None:
         self.connected = threading.Event()
         self.done = threading.Event()
         self.connect_error: str | None = None
@@ -73,13 +78,15 @@ class _Probe:
         self.memory: MemoryStats | None = None
         self._plugin = plugin
         self._timeout_s = timeout_s
+        self._may_connect = may_connect
         self.thread = threading.Thread(target=self._run, name=f"floe-probe-{name}", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
         try:
             try:
-                self._plugin.connect()
+                if self._may_connect:
+                    self._plugin.connect()
             except ComputeError as exc:
                 self.connect_error = f"{exc.code}: {exc.message}"
                 return
@@ -113,6 +120,12 @@ class _TargetState:
         self.last: HealthState | None = None
         self.reconnects: int | None = None
         self.connect_failed = False
+        #: An explicit request to connect a target that does not connect on view.
+        self.connect_requested = False
+
+
+#: What a target that connects only on request shows until then.
+WAITING_TO_CONNECT = "not connected: connects on the first query or ctrl+r (a session may wake compute)"
 
 
 class HealthMonitor:
@@ -131,6 +144,7 @@ class HealthMonitor:
         self._interval_s = clamp_interval(interval_s)
         self.timeout_s = timeout_s
         self._wake = {name: threading.Event() for name in self._plugins}
+        self._states = {name: _TargetState() for name in self._plugins}
         self._stopped = threading.Event()
         self._paused = False
         self._threads: list[threading.Thread] = []
@@ -168,10 +182,19 @@ class HealthMonitor:
         self._paused = False
         self.poll_now()
 
-    def poll_now(self) -> None:
-        """Wake every loop: a loop busy with a poll finishes it first (polls never overlap)."""
-        for wake in self._wake.values():
+    def poll_now(self, *, connect: bool = False) -> None:
+        """Wake every loop: a loop busy with a poll finishes it first (polls never overlap).
+
+        `connect` is the user's explicit request: targets that do not connect on view connect too.
+        """
+        for name, wake in self._wake.items():
+            if connect:
+                self._states[name].connect_requested = True
             wake.set()
+
+    def interval_of(self, name: str) -> float:
+        """The target's poll interval: the monitor's, never below its plugin's minimum."""
+        return max(self._interval_s, self._plugins[name].min_poll_interval_s)
 
     def start(self) -> None:
         if self._threads:
@@ -195,18 +218,17 @@ class HealthMonitor:
     # -- the loop ------------------------------------------------------------------------
     def _loop(self, name: str) -> None:
         plugin = self._plugins[name]
-        state = _TargetState()
+        state = self._states[name]
         while not self._stopped.is_set():
             if not self._paused and not self._poll(name, plugin, state):
                 return
-            self._wake[name].wait(self._next_wait(state.failures))
+            self._wake[name].wait(self._next_wait(self.interval_of(name), state.failures))
             self._wake[name].clear()
 
-    def _next_wait(self, failures: int) -> float:
+    def _next_wait(self, interval: float, failures: int) -> float:
         """Healthy targets poll on a shared beat (multiples of the interval since start), so one
         round's samples arrive together and the console repaints once per round; a failing
         target backs off on its own: the interval doubled per failure, at most 30 s."""
-        interval = self._interval_s
         if failures:
             return min(MAX_BACKOFF_S, interval * float(2**failures))
         return interval - ((time.monotonic() - self._epoch) % interval)
@@ -229,7 +251,12 @@ class HealthMonitor:
     def _poll(self, name: str, plugin: ComputePlugin, state: _TargetState) -> bool:
         """One round; False when the monitor stopped meanwhile."""
         self.polls[name] += 1
-        probe = _Probe(name, plugin, self.timeout_s)
+        may_connect = plugin.connect_on_view or state.connect_requested
+        if not (may_connect or plugin.is_connected):
+            waiting = HealthStatus(status=HealthState.DEGRADED, message=WAITING_TO_CONNECT)
+            self._deliver(name, TargetSample(target=name, health=waiting), state)
+            return True
+        probe = _Probe(name, plugin, self.timeout_s, may_connect=may_connect)
         announced = False
         started = time.monotonic()
         while not probe.connected.wait(_STOP_CHECK_S):

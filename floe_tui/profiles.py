@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from floe_tui.compute.errors import ComputeError
+from floe_tui.compute import ComputeError, unresolved_credentials
 from floe_tui.governance import Level, Plan
 
 
@@ -32,6 +32,21 @@ def build_profile(plan: Plan, product: Level, target_environment: str) -> dict[s
     if default is None:
         raise ComputeError(f"product `{product.name}` has no transform with a compute", "fix its transforms")
     return {"target": f"{target_environment}_{default}", "outputs": outputs}
+
+
+def missing_secrets(plan: Plan, product: Level) -> list[str]:
+    """What the profile's `env_var` references need and this machine lacks (CI often has no secrets).
+
+    The profile is still written: dbt reads the variables when it runs, perhaps elsewhere.
+    """
+    used = {t.compute for t in product.transforms if t.compute}
+    missing: dict[str, None] = {}
+    for env in plan.environments:
+        for config in plan.targets.get(env, []):
+            if config.name in used:
+                for problem in unresolved_credentials(config):
+                    missing[f"target `{config.name}` {problem}"] = None
+    return list(missing)
 
 
 def write_profile(directory: Path, name: str, profile: dict[str, Any]) -> Path:

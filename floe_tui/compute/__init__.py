@@ -1,5 +1,10 @@
-"""The engine-neutral compute plugin contract. Imports no Textual and no engine driver."""
+"""The engine-neutral compute plugin contract. Imports no Textual and no engine driver.
 
+Everything a plugin author needs is exported here; plugins import nothing from the submodules.
+"""
+
+from floe_tui.compute.bounded import run_bounded
+from floe_tui.compute.credentials import dbt_env_var, unresolved_credentials
 from floe_tui.compute.discovery import Discovered, discover_plugins
 from floe_tui.compute.errors import (
     ComputeError,
@@ -21,6 +26,7 @@ from floe_tui.compute.errors import (
     UnknownComputeError,
 )
 from floe_tui.compute.models import (
+    SECRET_KEY_NAMES,
     CatalogConfig,
     Column,
     ComputeConfig,
@@ -32,15 +38,22 @@ from floe_tui.compute.models import (
     PoolConfig,
     PoolStats,
     QueryOutcome,
+    QueryStats,
+    ResourcePreset,
+    ResourceSize,
     ResourceSpec,
     SecretRef,
+    parse_byte_size,
+    resource_preset,
 )
 from floe_tui.compute.plugin import API_VERSION, ComputePlugin, PooledComputePlugin
-from floe_tui.compute.query import QueryHandle
+from floe_tui.compute.pool import ConnectionPool, Lease
+from floe_tui.compute.query import EngineConnection, QueryHandle, ResultStream
 from floe_tui.compute.registry import ComputeRegistry
 
 __all__ = [
     "API_VERSION",
+    "SECRET_KEY_NAMES",
     "CatalogConfig",
     "Column",
     "ComputeConfig",
@@ -51,12 +64,15 @@ __all__ = [
     "ConnectTimeoutError",
     "ConnectionConfig",
     "ConnectionFailedError",
+    "ConnectionPool",
     "ConnectionResult",
     "DatabaseLockedError",
     "Discovered",
+    "EngineConnection",
     "ExtensionNotInstalledError",
     "HealthState",
     "HealthStatus",
+    "Lease",
     "LiteralSecretError",
     "MemoryStats",
     "NotConnectedError",
@@ -70,11 +86,20 @@ __all__ = [
     "QueryError",
     "QueryHandle",
     "QueryOutcome",
+    "QueryStats",
     "QueryTimeoutError",
     "RegistryError",
+    "ResourcePreset",
+    "ResourceSize",
     "ResourceSpec",
+    "ResultStream",
     "SecretRef",
     "SecretResolutionError",
     "UnknownComputeError",
+    "dbt_env_var",
     "discover_plugins",
+    "parse_byte_size",
+    "resource_preset",
+    "run_bounded",
+    "unresolved_credentials",
 ]

@@ -4,6 +4,9 @@ Every error carries a stable ``code`` (part of the public contract, like the gov
 diagnostic codes), a one-line ``message`` and a ``hint`` that tells the user what to change.
 Messages are built from names and positions only: never from a configuration value, so a
 secret can never leak through an error.
+
+``breaks_connection`` is the one place that decides whether an error retires the pooled
+connection it happened on (the query path and the pool's lease both ask it).
 """
 
 from __future__ import annotations
@@ -14,11 +17,17 @@ class ComputeError(Exception):
 
     code = "FLOE-C000"
     default_hint = "see the floe-tui README"
+    #: True when the connection the error happened on can no longer be trusted.
+    breaks_connection: bool = False
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, hint: str | None = None, *, breaks_connection: bool | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint or self.default_hint
+        if breaks_connection is not None:
+            self.breaks_connection = breaks_connection
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message} (hint: {self.hint})"
@@ -79,6 +88,7 @@ class ConnectionFailedError(ComputeError):
 
     code = "FLOE-C300"
     default_hint = "check that the engine is running and the connection settings are right"
+    breaks_connection = True
 
 
 class ConnectTimeoutError(ConnectionFailedError):
@@ -100,6 +110,7 @@ class NotConnectedError(ComputeError):
 
     code = "FLOE-C303"
     default_hint = "call connect() first (or use the plugin as a context manager)"
+    breaks_connection = True
 
 
 class PoolTimeoutError(ComputeError):

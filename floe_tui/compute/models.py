@@ -41,10 +41,6 @@ class SecretRef(_Strict):
             raise ValueError("a secret reference names exactly one of `env` or `file`")
         return self
 
-    def describe(self) -> str:
-        """A printable name for the reference (never the value)."""
-        return f"env:{self.env}" if self.env is not None else f"file:{self.file}"
-
     def resolve(self) -> SecretStr:
         if self.env is not None:
             value = os.environ.get(self.env)
@@ -189,6 +185,14 @@ class PoolStats(_Strict):
     acquire_wait_p99_ms: float
 
 
+class QueryStats(_Strict):
+    """What an engine reports about a finished query; None where it does not say."""
+
+    query_id: str | None = None
+    bytes_processed: int | None = None
+    bytes_billed: int | None = None
+
+
 class MemoryStats(_Strict):
     used_bytes: int
     limit_bytes: int | None = None
@@ -200,10 +204,13 @@ class MemoryStats(_Strict):
         return self.used_bytes / self.limit_bytes if self.limit_bytes else None
 
 
+ResourceSize = Literal["small", "medium", "large"]
+
+
 class ResourceSpec(_Strict):
     """Kubernetes-style requests and limits for running a target's work."""
 
-    size: Literal["small", "medium", "large"]
+    size: ResourceSize
     cpu_request: str
     cpu_limit: str
     memory_request: str

@@ -4,6 +4,9 @@
 the commands and the console may call. ``PooledComputePlugin`` implements the parts that are the
 same for every engine with connections (pooling, streaming queries with timeouts that cancel in
 the engine, health checks, telemetry), so that a plugin only supplies the engine-specific hooks.
+
+Both are generic in the plugin's connection model (and the pooled one in its connection type),
+so ``self.connection_config`` is the plugin's own model and a plugin never downcasts it.
 """
 
 from __future__ import annotations
@@ -11,16 +14,14 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Generic, Literal, cast
 
 from pydantic import SecretStr, ValidationError
+from typing_extensions import TypeVar
 
-from floe_tui.compute.errors import (
-    ComputeError,
-    ConfigError,
-    ConnectTimeoutError,
-    NotConnectedError,
-)
+from floe_tui.compute.bounded import run_bounded
+from floe_tui.compute.errors import ComputeError, ConfigError, NotConnectedError
 from floe_tui.compute.models import (
     CatalogConfig,
     ComputeConfig,
@@ -31,20 +32,24 @@ from floe_tui.compute.models import (
     MemoryStats,
     PoolStats,
     QueryOutcome,
+    ResourceSize,
     ResourceSpec,
     config_error,
 )
-from floe_tui.compute.pool import ConnectionPool
+from floe_tui.compute.pool import ConnectionPool, Lease
 from floe_tui.compute.query import EngineConnection, QueryHandle
 from floe_tui.compute.telemetry import TargetTelemetry
 
-#: Major must match between the core and a plugin; minor may differ.
-API_VERSION = "1.0"
-ResourceSize = Literal["small", "medium", "large"]
+#: Major must match between the core and a plugin; minor may differ. 2.0: public hook names.
+API_VERSION = "2.0"
 DEGRADED_MEMORY_FRACTION = 0.9
 
+ConfigT = TypeVar("ConfigT", bound=ConnectionConfig, default=ConnectionConfig)
+# default Any, not EngineConnection: mypy 1.19 checks that default too early inside import cycles
+ConnT = TypeVar("ConnT", bound=EngineConnection, default=Any)
 
-class ComputePlugin(ABC):
+
+class ComputePlugin(ABC, Generic[ConfigT]):
     """One configured instance serves one approved compute target and holds its pool."""
 
     name: ClassVar[str]
@@ -55,9 +60,15 @@ class ComputePlugin(ABC):
     config_model: ClassVar[type[ConnectionConfig]]
     #: Credential names the plugin accepts under a target's `credentials`.
     credential_names: ClassVar[frozenset[str]] = frozenset()
+    #: Health polls of a target never come more often than this (engines that bill: 60 s).
+    min_poll_interval_s: ClassVar[float] = 0.0
+    #: Whether showing the target on the dashboard may connect it. False for engines whose session
+    #: wakes or bills compute: they connect on a query or an explicit request.
+    connect_on_view: ClassVar[bool] = True
 
     def __init__(self, config: ComputeConfig | None = None) -> None:
         self._config = config
+        self._connection: ConfigT | None = None
 
     @property
     def config(self) -> ComputeConfig:
@@ -67,7 +78,19 @@ class ComputePlugin(ABC):
             )
         return self._config
 
-    def parse_connection(self, config: ComputeConfig) -> ConnectionConfig:
+    @property
+    def is_connected(self) -> bool:
+        """Whether `connect()` opened the target and `disconnect()` has not closed it since."""
+        return False
+
+    @property
+    def connection_config(self) -> ConfigT:
+        """The target's `connection`, validated against the plugin's own model."""
+        if self._connection is None:
+            self._connection = self.parse_connection(self.config)
+        return self._connection
+
+    def parse_connection(self, config: ComputeConfig) -> ConfigT:
         """Validate `config.connection` against `config_model` and its credential names."""
         unknown = sorted(set(config.credentials) - self.credential_names)
         if unknown:
@@ -77,11 +100,12 @@ class ComputePlugin(ABC):
                 f"credentials this plugin takes: {accepted}",
             )
         try:
-            return self.config_model.model_validate(config.connection)
+            # config_model is the class of ConfigT (a ClassVar cannot name a type variable)
+            return cast(ConfigT, self.config_model.model_validate(config.connection))
         except ValidationError as exc:
             raise config_error(exc, prefix="connection") from None
 
-    def __enter__(self) -> ComputePlugin:
+    def __enter__(self) -> ComputePlugin[ConfigT]:
         self.connect()
         return self
 
@@ -135,58 +159,66 @@ class ComputePlugin(ABC):
         """pip requirements of the engine driver and its dbt adapter."""
 
 
-C = TypeVar("C", bound=EngineConnection)
-
-
-class PooledComputePlugin(ComputePlugin, Generic[C]):
+class PooledComputePlugin(ComputePlugin[ConfigT], Generic[ConfigT, ConnT]):
     """The shared machinery for engines reached through pooled connections.
 
-    Subclasses implement the hooks below; each is called on a worker thread, never on a UI thread.
+    Subclasses implement the engine hooks below. The core calls each on a worker thread, never on
+    a UI thread, and bounds it: `open_engine`, `open_connection` and `check_connection` by
+    ``pool.connect_timeout_s`` or the caller's remaining budget. A hook that overruns is abandoned
+    on its daemon thread, and what it opens late is closed.
     """
 
     health_sql: ClassVar[str] = "SELECT 1"
+    #: How `health_check` probes: "query" runs `health_sql` through the pool; "check" leases a
+    #: pooled connection, which runs `check_connection` (a heartbeat that wakes no compute).
+    health_via: ClassVar[Literal["query", "check"]] = "query"
 
     def __init__(self, config: ComputeConfig | None = None) -> None:
         super().__init__(config)
-        self._pool: ConnectionPool[C] | None = None
+        self._pool: ConnectionPool[ConnT] | None = None
         self._lifecycle = threading.Lock()
         name = config.name if config else self.name
         self.telemetry = TargetTelemetry(self.name, name)
 
     # -- engine hooks ----------------------------------------------------------------------
     @abstractmethod
-    def _open_engine(self, connection: Any, secrets: dict[str, SecretStr]) -> None:
+    def open_engine(self, connection: ConfigT, secrets: Mapping[str, SecretStr]) -> None:
         """Start or attach to the engine (a database instance, a session); may be slow."""
 
     @abstractmethod
-    def _close_engine(self) -> None:
+    def close_engine(self) -> None:
         """Release the engine once every pooled connection has been closed."""
 
     @abstractmethod
-    def _open_connection(self) -> C: ...
+    def open_connection(self) -> ConnT: ...
 
     @abstractmethod
-    def _close_connection(self, conn: C) -> None: ...
+    def close_connection(self, conn: ConnT) -> None: ...
 
     @abstractmethod
-    def _check_connection(self, conn: C) -> None:
-        """Raise if `conn` no longer answers; the pool then replaces it."""
+    def check_connection(self, conn: ConnT) -> None:
+        """Raise if `conn` no longer answers; the pool then replaces it (a reconnect)."""
 
-    def _validate_engine(self, connection: Any) -> list[str]:
-        """Plugin checks for `validate_connection` beyond the model; returns warnings."""
+    def validate_engine(self, connection: ConfigT) -> list[str]:
+        """Plugin checks for `validate_connection` beyond the model, offline; returns warnings."""
         return []
 
-    def _engine_failure(self, timeout: float) -> str | None:
+    def engine_failure(self, timeout: float) -> str | None:
         """Why the engine as a whole is down (its process exited, its server went away), else None.
 
-        Asked before every health query and must answer within `timeout`. Engines whose pooled
+        Asked before every health probe and must answer within `timeout`. Engines whose pooled
         connections share one process or server override it, so a health check can say why the
         engine is down rather than only that a query failed. The default knows no more than the
-        query will tell.
+        probe will tell.
         """
         return None
 
     # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def pool(self) -> ConnectionPool[ConnT] | None:
+        """The open pool, or None before `connect()` (after `disconnect()`, the closed one)."""
+        return self._pool
+
     @property
     def is_connected(self) -> bool:
         return self._pool is not None and not self._pool.closed
@@ -196,19 +228,24 @@ class PooledComputePlugin(ComputePlugin, Generic[C]):
             if self.is_connected:
                 return
             config = self.config
-            connection = self.parse_connection(config)
+            connection = self.connection_config
             secrets = {name: ref.resolve() for name, ref in config.credentials.items()}
-            self._run_within(config.pool.connect_timeout_s, lambda: self._open_engine(connection, secrets))
-            pool: ConnectionPool[C] = ConnectionPool(
-                open_connection=self._open_connection,
-                close_connection=self._close_connection,
-                check_connection=self._check_connection,
+            run_bounded(
+                config.pool.connect_timeout_s,
+                lambda: self.open_engine(connection, secrets),
+                f"target {config.name!r} did not open",
+                on_late=lambda _: self.close_engine(),  # we gave up on it: do not leave it running
+            )
+            pool: ConnectionPool[ConnT] = ConnectionPool(
+                open_connection=self.open_connection,
+                close_connection=self.close_connection,
+                check_connection=self.check_connection,
                 config=config.pool,
                 telemetry=self.telemetry,
-                on_drained=self._close_engine,
+                on_drained=self.close_engine,
             )
             try:
-                pool.release(pool.acquire(timeout=config.pool.connect_timeout_s))
+                pool.acquire(timeout=config.pool.connect_timeout_s).release()
             except BaseException:
                 pool.close()
                 raise
@@ -220,30 +257,6 @@ class PooledComputePlugin(ComputePlugin, Generic[C]):
         if pool is not None:
             pool.close()
 
-    def _run_within(self, seconds: float, open_engine: Any) -> None:
-        """Run the engine start on a thread so a hung start cannot outlive `connect_timeout_s`."""
-        outcome: dict[str, BaseException | None] = {}
-        abandoned = threading.Event()
-
-        def start() -> None:
-            try:
-                open_engine()
-                outcome["error"] = None
-            except BaseException as exc:
-                outcome["error"] = exc
-            if abandoned.is_set() and outcome["error"] is None:
-                self._close_engine()  # we gave up on it: do not leave it running
-
-        worker = threading.Thread(target=start, name="floe-connect", daemon=True)
-        worker.start()
-        worker.join(seconds)
-        if worker.is_alive():
-            abandoned.set()
-            raise ConnectTimeoutError(f"target {self.config.name!r} did not open within {seconds:g} s")
-        error = outcome.get("error")
-        if error is not None:
-            raise error
-
     # -- queries ---------------------------------------------------------------------------
     def execute(self, sql: str, *, timeout: float | None = None, limit: int | None = None) -> QueryHandle:
         return self._start(sql, timeout=timeout, limit=limit, acquire_timeout=None)
@@ -254,10 +267,14 @@ class PooledComputePlugin(ComputePlugin, Generic[C]):
         pool = self._pool
         if pool is None or pool.closed:
             raise NotConnectedError(f"target {self.config.name!r} is not connected")
+
+        def acquire(budget: float) -> Lease[EngineConnection]:
+            # ConnT is an EngineConnection: the handle only runs and interrupts it.
+            return cast(Lease[EngineConnection], pool.acquire(acquire_timeout, budget=budget))
+
         return QueryHandle(
             sql,
-            acquire=lambda: pool.acquire(acquire_timeout),
-            release=lambda conn, broken: pool.release(conn, broken=broken),  # type: ignore[arg-type]
+            acquire=acquire,
             timeout_s=self.config.query_timeout_s if timeout is None else timeout,
             limit=limit,
             telemetry=self.telemetry,
@@ -302,8 +319,11 @@ class PooledComputePlugin(ComputePlugin, Generic[C]):
         if not self.is_connected:
             return HealthStatus(status=HealthState.UNHEALTHY, message="not connected")
         started = time.monotonic()
-        down = self._engine_failure(timeout)
-        status = self._health_query(max(0.05, timeout - (time.monotonic() - started)))
+        down = self.engine_failure(timeout)
+        remaining = max(0.05, timeout - (time.monotonic() - started))
+        status = (
+            self._health_lease(remaining) if self.health_via == "check" else self._health_query(remaining)
+        )
         if down is None:
             return status
         # The query's acquire tried to reconnect (an engine restart may go on in the background).
@@ -327,6 +347,15 @@ class PooledComputePlugin(ComputePlugin, Generic[C]):
             return HealthStatus(status=HealthState.UNHEALTHY, latency_ms=latency_ms, message=message)
         return self._memory_verdict(latency_ms)
 
+    def _health_lease(self, timeout: float) -> HealthStatus:
+        """A pooled connection that passes its check (or opens) within `timeout` is healthy."""
+        pool = self._pool
+        if pool is None:
+            return HealthStatus(status=HealthState.UNHEALTHY, message="not connected")
+        started = time.monotonic()
+        pool.acquire(timeout, budget=timeout).release()
+        return self._memory_verdict(round((time.monotonic() - started) * 1000, 3))
+
     def _memory_verdict(self, latency_ms: float) -> HealthStatus:
         memory = self.memory_stats()
         details: dict[str, Any] = {}
@@ -347,7 +376,7 @@ class PooledComputePlugin(ComputePlugin, Generic[C]):
             connection = self.parse_connection(config)
             for ref in config.credentials.values():
                 ref.resolve()
-            warnings = self._validate_engine(connection)
+            warnings = self.validate_engine(connection)
         except ComputeError as exc:
             return ConnectionResult(success=False, message=str(exc))
         latency_ms = round((time.monotonic() - started) * 1000, 3)

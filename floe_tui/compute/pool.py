@@ -4,9 +4,14 @@ What a "connection" is belongs to the plugin (a DuckDB cursor on one database, a
 slot on one session); the pool only opens, checks, lends and closes them. Connections open
 lazily up to ``size``; a caller waits at most ``acquire_timeout_s`` for one.
 
-A connection that fails its check on acquire, or comes back broken, is lost; the next connection
-opened in its place counts as a reconnect, whether that is at once or after the engine was down
-for a while (when the first attempts to open one failed).
+``acquire()`` returns a :class:`Lease`, as SQLAlchemy's pool does: the borrower either
+releases it (the connection goes back to the idle set) or invalidates it (the connection is
+closed). A connection that fails its check on acquire, or whose lease is invalidated, is lost;
+the next connection opened in its place counts as a reconnect, whether that is at once or after
+the engine was down for a while (when the first attempts to open one failed).
+
+Opening, checking and closing a connection are engine calls, each bounded by
+``connect_timeout_s`` or the caller's remaining budget, whichever is shorter.
 """
 
 from __future__ import annotations
@@ -15,17 +20,58 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from types import TracebackType
 from typing import Generic, TypeVar
 
-from floe_tui.compute.errors import ComputeError, ConnectionFailedError, NotConnectedError, PoolTimeoutError
+from floe_tui.compute.bounded import run_bounded
+from floe_tui.compute.errors import ComputeError, NotConnectedError, PoolTimeoutError
 from floe_tui.compute.models import PoolConfig, PoolStats
 from floe_tui.compute.telemetry import TargetTelemetry
 
 C = TypeVar("C")
 log = logging.getLogger("floe_tui.compute.pool")
 _WAIT_SAMPLES = 2048
+
+
+class Lease(Generic[C]):
+    """One borrowed connection; give it back exactly once, by `release()` or `invalidate()`.
+
+    As a context manager it yields the connection and, on leaving, invalidates it when the error
+    that ended the block says it broke the connection, and releases it otherwise.
+    """
+
+    def __init__(self, pool: ConnectionPool[C], connection: C) -> None:
+        self.connection = connection
+        self._pool = pool
+        self._lock = threading.Lock()
+        self._returned = False
+
+    def release(self) -> None:
+        """The connection is fine: back to the idle set (or closed, if the pool closed meanwhile)."""
+        if self._take():
+            self._pool._give_back(self.connection, broken=False)
+
+    def invalidate(self) -> None:
+        """The connection cannot be trusted: close it; its replacement counts as a reconnect."""
+        if self._take():
+            self._pool._give_back(self.connection, broken=True)
+
+    def _take(self) -> bool:
+        with self._lock:
+            first, self._returned = not self._returned, True
+        return first
+
+    def __enter__(self) -> C:
+        return self.connection
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if isinstance(exc, ComputeError) and exc.breaks_connection:
+            self.invalidate()
+        else:
+            self.release()
 
 
 class ConnectionPool(Generic[C]):
@@ -60,10 +106,17 @@ class ConnectionPool(Generic[C]):
         telemetry.observe_pool(self.stats)
 
     # -- lending -------------------------------------------------------------------------
-    def acquire(self, timeout: float | None = None) -> C:
-        budget = self._config.acquire_timeout_s if timeout is None else timeout
+    def acquire(self, timeout: float | None = None, *, budget: float | None = None) -> Lease[C]:
+        """Wait at most `timeout` (default ``acquire_timeout_s``) for a free slot.
+
+        `budget` is the caller's remaining time in all (a query's timeout, a health check's):
+        neither the wait nor opening or checking the connection may run past it.
+        """
+        wait_s = self._config.acquire_timeout_s if timeout is None else timeout
+        if budget is not None:
+            wait_s = min(wait_s, budget)
         started = time.monotonic()
-        deadline = started + budget
+        deadline = started + wait_s
         with self._cond:
             self._waiting += 1
             try:
@@ -81,15 +134,18 @@ class ConnectionPool(Generic[C]):
                         self._acquire_timeouts += 1
                         self._telemetry.pool_timeout()
                         raise PoolTimeoutError(
-                            f"no free connection within {budget:g} s "
+                            f"no free connection within {wait_s:g} s "
                             f"(pool of {self._config.size}, all in use)"
                         )
                     self._cond.wait(remaining)
             finally:
                 self._waiting -= 1
             self._in_use += 1
+        engine_deadline = time.monotonic() + self._config.connect_timeout_s
+        if budget is not None:
+            engine_deadline = min(engine_deadline, started + budget)
         try:
-            conn = self._open_new() if conn is None else self._checked(conn)
+            conn = self._open_new(engine_deadline) if conn is None else self._checked(conn, engine_deadline)
         except BaseException:
             with self._cond:
                 self._in_use -= 1
@@ -99,9 +155,9 @@ class ConnectionPool(Generic[C]):
         with self._cond:
             self._waits_ms.append(waited * 1000)
         self._telemetry.pool_wait(waited)
-        return conn
+        return Lease(self, conn)
 
-    def release(self, conn: C, *, broken: bool = False) -> None:
+    def _give_back(self, conn: C, *, broken: bool) -> None:
         with self._cond:
             self._in_use -= 1
             keep = not (broken or self._closed)
@@ -113,18 +169,6 @@ class ConnectionPool(Generic[C]):
         if not keep:
             self._discard(conn)
         self._maybe_drained()
-
-    @contextmanager
-    def connection(self, timeout: float | None = None) -> Iterator[C]:
-        conn = self.acquire(timeout)
-        broken = False
-        try:
-            yield conn
-        except ConnectionFailedError:
-            broken = True
-            raise
-        finally:
-            self.release(conn, broken=broken)
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
@@ -162,8 +206,13 @@ class ConnectionPool(Generic[C]):
     def _open_count(self) -> int:
         return len(self._idle) + self._in_use
 
-    def _open_new(self) -> C:
-        conn = self._open()
+    def _open_new(self, deadline: float) -> C:
+        conn = run_bounded(
+            deadline - time.monotonic(),
+            self._open,
+            "a new connection did not open",
+            on_late=self._close_one,  # opened after we gave up on it: close it at once
+        )
         with self._cond:
             self._created += 1
             replaces_lost = self._lost > 0
@@ -174,21 +223,27 @@ class ConnectionPool(Generic[C]):
             self._telemetry.reconnect()
         return conn
 
-    def _checked(self, conn: C) -> C:
+    def _checked(self, conn: C, deadline: float) -> C:
         """Hand out `conn` if it still answers; else replace it (a reconnect)."""
         try:
-            self._check(conn)
+            run_bounded(
+                deadline - time.monotonic(),
+                lambda: self._check(conn),
+                "a pooled connection did not answer its check",
+            )
             return conn
         except Exception as exc:  # any failure of the check means the connection is gone
             log.info("replacing a pooled connection that failed its check (%s)", type(exc).__name__)
-        self._discard(conn)
+        self._discard(conn, deadline)
         with self._cond:
             self._lost += 1
-        return self._open_new()
+        return self._open_new(deadline)
 
-    def _discard(self, conn: C) -> None:
+    def _discard(self, conn: C, deadline: float | None = None) -> None:
+        """Close `conn`, waiting at most until `deadline` (default: ``connect_timeout_s`` from now)."""
+        seconds = self._config.connect_timeout_s if deadline is None else deadline - time.monotonic()
         try:
-            self._close_one(conn)
+            run_bounded(seconds, lambda: self._close_one(conn), "closing a connection did not finish")
         except ComputeError as exc:
             log.warning("closing a connection failed: %s", exc.code)
         except Exception as exc:  # closing must never fail the caller

@@ -4,6 +4,11 @@ A worker thread owns the engine connection for the life of the query: it acquire
 statement, and pushes batches into a small bounded queue, so memory stays flat however large
 the result and however slowly the caller reads. Cancelling and timing out interrupt the query
 *inside the engine* (the plugin's ``interrupt``), never only the Python wait.
+
+The timeout runs from ``execute()``: waiting for a pooled connection counts. A query stopped
+while it still waits ends at once. One whose engine call stays blocked after the interrupt is
+settled by the core 1 s after the stop (``stop_confirmed`` False): its connection is retired and
+its thread abandoned, so neither the caller nor the interpreter's exit waits on a hung client.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from floe_tui.compute.errors import (
     QueryError,
     QueryTimeoutError,
 )
-from floe_tui.compute.models import Column, QueryOutcome
+from floe_tui.compute.models import Column, QueryOutcome, QueryStats
+from floe_tui.compute.pool import Lease
 from floe_tui.compute.telemetry import TargetTelemetry
 from floe_tui.compute.watchdog import WATCHDOG
 
@@ -37,6 +43,9 @@ _QUEUE_BATCHES = 4
 _INTERRUPT_FIRST_RETRY_S = 0.001
 _INTERRUPT_RETRY_S = 0.05
 _INTERRUPT_GIVE_UP_S = 10.0
+#: How long a stopped query's engine call may stay blocked before the core settles without it.
+SETTLE_AFTER_STOP_S = 1.0
+_CLOCK_SLACK_S = 0.01
 _ids = itertools.count(1)
 _WORKER_PREFIX = "floe-query-"
 _running: weakref.WeakSet[QueryHandle] = weakref.WeakSet()
@@ -56,7 +65,12 @@ def _cancel_running_at_exit() -> None:
 
 
 class ResultStream(Protocol):
-    """A statement that an engine has started; batches are fetched on demand."""
+    """A statement that an engine has started; batches are fetched on demand.
+
+    A stream may also define ``stats() -> QueryStats | None``: what the engine reported about the
+    finished statement (bytes processed and billed, query id). The handle reads it after the last
+    batch, as ``QueryHandle.stats``.
+    """
 
     columns: list[Column]
 
@@ -74,7 +88,11 @@ class EngineConnection(Protocol):
         """Start `sql`; `row_limit` is a hint the engine may push down (the handle enforces it)."""
 
     def interrupt(self) -> None:
-        """Stop whatever runs on this connection; called from another thread; must not block."""
+        """Stop whatever runs on this connection.
+
+        Called on a core thread, never the caller's, and repeated until the run ends (an interrupt
+        that lands before the engine registers the statement is lost); it may send a request.
+        """
 
 
 class QueryHandle:
@@ -84,8 +102,7 @@ class QueryHandle:
         self,
         sql: str,
         *,
-        acquire: Callable[[], EngineConnection],
-        release: Callable[[EngineConnection, bool], None],
+        acquire: Callable[[float], Lease[EngineConnection]],
         timeout_s: float,
         limit: int | None,
         telemetry: TargetTelemetry,
@@ -102,19 +119,24 @@ class QueryHandle:
         self.rows = 0
         self.truncated = False
         self.error: ComputeError | None = None
+        #: After a cancel or timeout: did the engine call return once interrupted? None: not stopped.
+        self.stop_confirmed: bool | None = None
+        #: What the engine reported about the finished query, if anything.
+        self.stats: QueryStats | None = None
         self._outcome = QueryOutcome.RUNNING
         self._acquire = acquire
-        self._release = release
         self._telemetry = telemetry
         self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=_QUEUE_BATCHES)
         self._lock = threading.Lock()
-        self._conn: EngineConnection | None = None
+        self._lease: Lease[EngineConnection] | None = None
         self._stop_reason: QueryOutcome | None = None
+        self._settled = False
         self._started = threading.Event()
         self._done = threading.Event()
         self._t0 = time.monotonic()
         self._t_end: float | None = None
         _running.add(self)
+        self._timer = WATCHDOG.schedule(timeout_s, self._on_timeout)
         self._worker = threading.Thread(target=self._run, name=f"{_WORKER_PREFIX}{self.id}", daemon=True)
         self._worker.start()
 
@@ -190,66 +212,93 @@ class QueryHandle:
 
     def _stop(self, reason: QueryOutcome) -> None:
         with self._lock:
-            if self._done.is_set() or self._stop_reason is not None:
+            if self._settled or self._stop_reason is not None:
                 return
             self._stop_reason = reason
-            if self._conn is None:
-                return
-            self._conn.interrupt()
-        # An interrupt that lands just before the engine registers the statement is lost;
-        # keep interrupting until the worker is out (bounded), off the caller's thread.
-        threading.Thread(target=self._interrupt_until_done, daemon=True).start()
+            waiting = self._lease is None  # still waiting for a connection: nothing runs yet
+            if waiting:
+                self._settle_locked(confirmed=True)
+        if waiting:
+            self._announce()
+            return
+        threading.Thread(target=self._interrupt_until_done, name="floe-interrupt", daemon=True).start()
+        WATCHDOG.schedule(SETTLE_AFTER_STOP_S, self._abandon)
 
     def _interrupt_until_done(self) -> None:
+        """Interrupt, and again until the worker is out (bounded): an early interrupt can be lost."""
         deadline = time.monotonic() + _INTERRUPT_GIVE_UP_S
         pause = _INTERRUPT_FIRST_RETRY_S  # soon at first: a lost interrupt should cost ~1 ms, not 50
-        while not self._done.wait(pause) and time.monotonic() < deadline:
-            pause = min(pause * 2, _INTERRUPT_RETRY_S)
+        while True:
             with self._lock:  # once released, the connection may already run someone else's query
-                if self._conn is None:
-                    return
-                self._conn.interrupt()
+                lease = None if self._settled else self._lease
+            if lease is None:
+                return
+            try:
+                lease.connection.interrupt()
+            except Exception as exc:  # the engine refused the interrupt: the settle step still holds
+                log.debug("interrupting a query failed: %s", type(exc).__name__)
+            if self._done.wait(pause) or time.monotonic() >= deadline:
+                return
+            pause = min(pause * 2, _INTERRUPT_RETRY_S)
+
+    def _abandon(self) -> None:
+        """The engine call is still blocked a while after the stop: settle without it."""
+        with self._lock:
+            if self._settled:
+                return
+            lease = self._lease
+            self._settle_locked(confirmed=False)
+        log.warning(
+            "query %s: the engine did not confirm it stopped; its connection is retired",
+            self.id,
+            extra={"event": "query.stop_unconfirmed", "query_id": self.id, **self._telemetry.attributes},
+        )
+        self._worker.name = f"floe-abandoned-{self.id}"  # the exit hook joins query workers: not this one
+        if lease is not None:  # closing a hung connection may block too: not on the watchdog thread
+            threading.Thread(target=lease.invalidate, name="floe-retire", daemon=True).start()
+        self._announce()
 
     # -- the worker ------------------------------------------------------------------------
     def _run(self) -> None:
-        conn: EngineConnection | None = None
-        timer: int | None = None
+        lease: Lease[EngineConnection] | None = None
         stream: ResultStream | None = None
-        broken = False
+        error: ComputeError | None = None
         try:
-            conn = self._acquire()
+            lease = self._acquire(max(0.0, self.timeout_s - self.elapsed_s))
             with self._lock:
-                self._conn = conn
+                if self._settled:  # stopped while we waited for the connection
+                    lease.release()
+                    return
+                self._lease = lease
                 stopped_early = self._stop_reason is not None
             if stopped_early:
                 return
-            timer = WATCHDOG.schedule(self.timeout_s, self._on_timeout)
             self._started.set()
-            stream = conn.run(self.sql, None if self.limit is None else self.limit + 1)
+            stream = lease.connection.run(self.sql, None if self.limit is None else self.limit + 1)
             self.columns = list(stream.columns)
-            self._pump(stream)
+            if self._pump(stream):
+                self.stats = _reported_stats(stream)
         except ComputeError as exc:
-            self.error = exc
-            broken = exc.code.startswith("FLOE-C30")
+            if lease is None and self.elapsed_s >= self.timeout_s - _CLOCK_SLACK_S:
+                self._on_timeout()  # the wait for a connection used up the query's own time
+            error = exc
         except Exception as exc:  # the engine's own error types: keep their message, drop the type
-            self.error = QueryError(_engine_message(exc))
+            error = QueryError(_engine_message(exc))
         finally:
-            if timer is not None:
-                WATCHDOG.cancel(timer)
             if stream is not None:
                 _close_quietly(stream)
             stream = None
-            self._settle(conn, broken)
+            self._finish(lease, error)
             # Drop the engine objects before saying "done": a caller that then exits the
             # interpreter must not find them alive on this thread (DuckDB aborts at exit).
-            conn = None
-            self._announce()
+            lease = None
 
-    def _pump(self, stream: ResultStream) -> None:
+    def _pump(self, stream: ResultStream) -> bool:
+        """Move batches to the queue; True when the stream ended or the limit was reached."""
         while self._stop_reason is None:
             batch = stream.next_batch()
             if batch is None:
-                return
+                return True
             if self.limit is not None and self.rows + batch.num_rows > self.limit:
                 self.truncated = True
                 batch = batch.slice(0, self.limit - self.rows)
@@ -257,7 +306,8 @@ class QueryHandle:
                 self.rows += batch.num_rows
                 self._put(batch)
             if self.truncated:
-                return
+                return True
+        return False
 
     def _put(self, batch: pa.RecordBatch) -> None:
         while self._stop_reason is None:
@@ -267,23 +317,39 @@ class QueryHandle:
             except queue.Full:
                 continue
 
-    def _settle(self, conn: EngineConnection | None, broken: bool) -> None:
-        """Fix the outcome and give the connection back."""
+    def _finish(self, lease: Lease[EngineConnection] | None, error: ComputeError | None) -> None:
+        """The worker is out of the engine: fix the outcome (unless the core settled already)."""
         with self._lock:
-            reason = self._stop_reason
-            if reason is not None:
-                self._outcome = reason
-                self.error = _stop_error(reason, self.timeout_s)
-            elif self.error is not None:
-                self._outcome = QueryOutcome.FAILED
+            settled_before = self._settled
+            if not settled_before:
+                self.error = error
+                self._settle_locked(confirmed=True)
+            abandoned = self.stop_confirmed is False  # the core retires that lease itself
+        if lease is not None and not abandoned:
+            if error is not None and error.breaks_connection:
+                lease.invalidate()
             else:
-                self._outcome = QueryOutcome.COMPLETED
-            self._t_end = time.monotonic()
-            self._conn = None
-        if conn is not None:
-            self._release(conn, broken)
+                lease.release()
+        if not settled_before:
+            self._announce()
+
+    def _settle_locked(self, *, confirmed: bool) -> None:
+        """Fix the outcome, once; the caller holds the lock and announces afterwards."""
+        reason = self._stop_reason
+        if reason is not None:
+            self._outcome = reason
+            self.error = _stop_error(reason, self.timeout_s)
+            self.stop_confirmed = confirmed
+        elif self.error is not None:
+            self._outcome = QueryOutcome.FAILED
+        else:
+            self._outcome = QueryOutcome.COMPLETED
+        self._t_end = time.monotonic()
+        self._settled = True
+        self._lease = None
 
     def _announce(self) -> None:
+        WATCHDOG.cancel(self._timer)
         self._telemetry.query_finished(self.elapsed_s, self._outcome.value)
         if self._outcome is QueryOutcome.TIMED_OUT:
             log.warning(
@@ -307,6 +373,18 @@ def _stop_error(reason: QueryOutcome, timeout_s: float) -> ComputeError:
 def _engine_message(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 500 else text[:497] + "..."
+
+
+def _reported_stats(stream: ResultStream) -> QueryStats | None:
+    report = getattr(stream, "stats", None)
+    if not callable(report):
+        return None
+    try:
+        stats = report()
+    except Exception as exc:  # figures about a query that completed must not fail it
+        log.debug("reading a query's statistics failed: %s", type(exc).__name__)
+        return None
+    return stats if isinstance(stats, QueryStats) else None
 
 
 def _close_quietly(stream: ResultStream) -> None:

@@ -160,8 +160,7 @@ def _link(tree: Tree) -> None:
         if isinstance(document, EnterpriseDoc):
             if target is not None:
                 tree.diagnostics.append(
-                    _diag(
-                        source,
+                    source.diagnostic(
                         "FLOE-E202",
                         "an enterprise manifest has no parent",
                         "remove `parent`, or set metadata.scope: domain",
@@ -171,8 +170,7 @@ def _link(tree: Tree) -> None:
             continue
         if target is None:  # a domain without parent (products always have platform.manifest)
             tree.diagnostics.append(
-                _diag(
-                    source,
+                source.diagnostic(
                     "FLOE-E202",
                     "a domain manifest needs a `parent` (its enterprise manifest)",
                     "add parent: <path to the enterprise manifest>",
@@ -183,8 +181,7 @@ def _link(tree: Tree) -> None:
         position = source.value_position(_reference_key(document))
         if not target.is_file():
             tree.diagnostics.append(
-                _diag(
-                    source,
+                source.diagnostic(
                     "FLOE-E200",
                     f"`{_reference(document)}` " + ("is not a file" if target.exists() else "not found"),
                     "fix the relative path (it is relative to this file)",
@@ -195,8 +192,7 @@ def _link(tree: Tree) -> None:
         parent = tree.documents.get(target)
         if parent is None and target in tree.foreign:
             tree.diagnostics.append(
-                _diag(
-                    source,
+                source.diagnostic(
                     "FLOE-E200",
                     f"`{_reference(document)}` is not a floe manifest (no apiVersion: floe.dev/v1)",
                     "point at the enterprise or domain manifest",
@@ -208,8 +204,7 @@ def _link(tree: Tree) -> None:
             continue  # the target has its own diagnostics (unparsable, or a schema error)
         if isinstance(parent, ProductDoc):
             tree.diagnostics.append(
-                _diag(
-                    source,
+                source.diagnostic(
                     "FLOE-E202",
                     f"`{_reference(document)}` is a product, not a manifest",
                     "point at the domain (or enterprise) manifest",
@@ -250,8 +245,7 @@ def _check_domain_chains(tree: Tree) -> None:
                 names = " -> ".join(tree.documents[p].source.display for p in _rotate(cycle, first))
                 source = tree.documents[first].source
                 tree.diagnostics.append(
-                    _diag(
-                        source,
+                    source.diagnostic(
                         "FLOE-E201",
                         f"inheritance cycle: {names} -> {source.display}",
                         "break the cycle: a domain's parent is the enterprise manifest",
@@ -261,8 +255,7 @@ def _check_domain_chains(tree: Tree) -> None:
         elif not any(path in cycle for cycle in reported_cycles):
             source = document.source
             tree.diagnostics.append(
-                _diag(
-                    source,
+                source.diagnostic(
                     "FLOE-E202",
                     "a domain's parent must be the enterprise manifest, not another domain",
                     "point `parent` at the enterprise manifest",
@@ -293,7 +286,3 @@ def _identity(path: Path) -> Path:
 
 def _display(path: Path, root: Path) -> str:
     return os.path.relpath(path, root)
-
-
-def _diag(source: SourceFile, code: str, message: str, hint: str, position: tuple[int, int]) -> Diagnostic:
-    return Diagnostic.make(code, message, source.display, position, hint)

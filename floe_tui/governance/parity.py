@@ -30,13 +30,12 @@ def parity_breaks(
         ]
         detail = ", ".join(f"{env}: {known.get(env, base)}" for env in environments)
         found.append(
-            Diagnostic.make(
+            source.diagnostic(
                 "FLOE-E400",
                 f"transform `{transform}` changes compute between environments ({detail})",
-                source.display,
-                min(positions),
                 f"a transform keeps one compute in every environment: remove `compute` from the "
                 f"overrides of {', '.join(differing)}",
+                min(positions),
             )
         )
     return found

@@ -614,7 +614,7 @@ class _EnterpriseResolver:
     def _report(
         self, source: SourceFile, code: str, message: str, hint: str, position: tuple[int, int]
     ) -> None:
-        self.diagnostics.append(Diagnostic.make(code, message, source.display, position, hint))
+        self.diagnostics.append(source.diagnostic(code, message, hint, position))
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

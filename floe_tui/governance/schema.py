@@ -140,14 +140,13 @@ def is_floe_document(source: SourceFile) -> bool:
 def parse_document(source: SourceFile) -> tuple[Document | None, list[Diagnostic]]:
     """Validate one floe document; a document with any schema error is not used further."""
     diagnostics = [
-        _at(source, "FLOE-E101", f"duplicate key `{path[-1]}`", "remove the repeated key", position)
+        source.diagnostic("FLOE-E101", f"duplicate key `{path[-1]}`", "remove the repeated key", position)
         for path, position in source.duplicate_keys
     ]
     data: dict[str, Any] = dict(source.data)
     if data.get("apiVersion") != API_VERSION:
         diagnostics.append(
-            _at(
-                source,
+            source.diagnostic(
                 "FLOE-E101",
                 f"unsupported apiVersion `{data.get('apiVersion')}`",
                 f"use apiVersion: {API_VERSION}",
@@ -162,7 +161,7 @@ def parse_document(source: SourceFile) -> tuple[Document | None, list[Diagnostic
         return _parse_manifest(source, data, diagnostics)
     position = source.value_position(("kind",)) if "kind" in data else (1, 1)
     diagnostics.append(
-        _at(source, "FLOE-E101", f"unknown kind `{kind}`", "use kind: Manifest or FloeSpec", position)
+        source.diagnostic("FLOE-E101", f"unknown kind `{kind}`", "use kind: Manifest or FloeSpec", position)
     )
     return None, diagnostics
 
@@ -177,8 +176,7 @@ def _parse_manifest(
     if manifest.metadata.scope == "enterprise":
         if compute_data is None:
             diagnostics.append(
-                _at(
-                    source,
+                source.diagnostic(
                     "FLOE-E101",
                     "an enterprise manifest needs `compute` with `approved` and `default`",
                     "add compute.approved and compute.default",
@@ -250,8 +248,7 @@ def _take_out_secrets_and_plugin_overrides(
                     where = (*base, "environments", env)
                     if "plugin" in override:
                         diagnostics.append(
-                            _at(
-                                source,
+                            source.diagnostic(
                                 "FLOE-E401",
                                 f"environment `{env}` changes the plugin of target `{target.get('name')}`",
                                 "a target keeps its plugin in every environment; "
@@ -275,8 +272,7 @@ def _clean_secrets(
     if isinstance(connection, dict):
         for key in [k for k in connection if str(k).lower() in SECRET_KEY_NAMES]:
             diagnostics.append(
-                _at(
-                    source,
+                source.diagnostic(
                     "FLOE-E305",
                     f"literal secret `{key}` in connection",
                     hint,
@@ -291,8 +287,7 @@ def _clean_secrets(
     if isinstance(credentials, dict):
         for key in [k for k, v in credentials.items() if not isinstance(v, dict)]:
             diagnostics.append(
-                _at(
-                    source,
+                source.diagnostic(
                     "FLOE-E305",
                     f"credential `{key}` is a literal value, not a reference",
                     "write it as {env: NAME} or {file: PATH}",
@@ -322,8 +317,7 @@ def _validate(
 def _schema_diagnostic(source: SourceFile, loc: tuple[Any, ...], kind: str, message: str) -> Diagnostic:
     dotted = ".".join(str(part) for part in loc)
     if kind == "extra_forbidden":
-        return _at(
-            source,
+        return source.diagnostic(
             "FLOE-E101",
             f"unknown key `{dotted}`",
             "remove it or check its spelling",
@@ -332,27 +326,26 @@ def _schema_diagnostic(source: SourceFile, loc: tuple[Any, ...], kind: str, mess
     if kind == "missing":
         parent = loc[:-1]
         position = source.key_position(parent) if parent else (1, 1)
-        return _at(source, "FLOE-E101", f"missing required field `{dotted}`", f"add `{loc[-1]}`", position)
+        return source.diagnostic(
+            "FLOE-E101", f"missing required field `{dotted}`", f"add `{loc[-1]}`", position
+        )
     if kind == "string_pattern_mismatch":
         value = source.get(loc)
         rules = _NAME_RULES.get(str(loc[-1]), _name_rule(loc))
-        return _at(
-            source,
+        return source.diagnostic(
             "FLOE-E101",
             f"`{dotted}`: `{value}` is not a valid name",
             f"names match {rules}",
             source.value_position(loc),
         )
     if kind == "literal_error" and loc[-1] == "scope":
-        return _at(
-            source,
+        return source.diagnostic(
             "FLOE-E101",
             f"`{dotted}` must be `enterprise` or `domain`",
             "set metadata.scope: enterprise or domain",
             source.value_position(loc),
         )
-    return _at(
-        source,
+    return source.diagnostic(
         "FLOE-E101",
         f"`{dotted}`: {message.removeprefix('Value error, ').rstrip('.')}",
         "fix the value's type",
@@ -369,7 +362,3 @@ def _name_rule(loc: tuple[Any, ...]) -> str:
     if "approved" in loc:
         return TARGET_NAME
     return LEVEL_NAME
-
-
-def _at(source: SourceFile, code: str, message: str, hint: str, position: tuple[int, int]) -> Diagnostic:
-    return Diagnostic.make(code, message, source.display, position, hint)

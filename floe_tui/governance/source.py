@@ -116,6 +116,10 @@ class SourceFile:
     #: Keys repeated in one mapping, with the position of the repeat.
     duplicate_keys: list[tuple[PathKey, Position]]
 
+    def diagnostic(self, code: str, message: str, hint: str, position: Position) -> Diagnostic:
+        """A diagnostic about this file at `position` (the one factory every check uses)."""
+        return Diagnostic.make(code, message, self.display, position, hint)
+
     def key_position(self, path: PathKey) -> Position:
         """Where the key of `path` is (for unknown or forbidden keys); else its nearest parent."""
         while path:

@@ -31,10 +31,10 @@ from floe_tui.compute import (
     NotConnectedError,
     PoolConfig,
     QueryOutcome,
+    ResourceSize,
     ResourceSpec,
 )
 from floe_tui.compute import telemetry as compute_telemetry
-from floe_tui.compute.plugin import ResourceSize
 from floe_tui.testing.cpu import EngineCpu
 
 DEADLINE_S = 30.0
@@ -240,6 +240,7 @@ class ComputePluginCompliance:
         else:
             expected, budget = QueryOutcome.TIMED_OUT, timeout + 5.0
         assert handle.wait(budget) is expected
+        assert handle.stop_confirmed is True, "the engine call stayed blocked after the interrupt"
         stopped_below = self.stopped_below_fraction * busy
         used = cpu.wait_until_below(stopped_below, deadline_s=5.0)
         assert used < stopped_below, (

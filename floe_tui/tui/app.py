@@ -35,6 +35,7 @@ from floe_tui.tui.messages import (
     SampleArrived,
 )
 from floe_tui.tui.prefetch import Signature, level_files, manifest_signature
+from floe_tui.tui.snapshot import is_light
 
 if TYPE_CHECKING:
     from floe_tui.compute import ComputeRegistry
@@ -48,7 +49,6 @@ NO_COLOR_THEME = "floe-high-contrast"
 EVENT_LOG_LINES = 500
 WATCH_INTERVAL_S = 1.0
 QUIT_BUDGET_S = 3.0
-INTERVAL_STEPS = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 
 def load_themes() -> tuple[list[Theme], list[str]]:
@@ -454,11 +454,6 @@ PALETTE: list[tuple[str, str, str | None, str]] = [
     ("Export result to CSV", "Write the shown result to a CSV file (ctrl+s)", "query", "export"),
     ("Query history", "Pick a query run before, also in earlier sessions (f2)", "query", "history"),
 ]
-
-
-def is_light(plan: Any) -> bool:
-    """True for the snapshot painted first (`floe_tui.tui.snapshot`), False for a real Plan."""
-    return bool(getattr(plan, "light", False))
 
 
 def _driver_class() -> Any:

@@ -30,6 +30,8 @@ SPARK_WIDTH = 50
 FLUSH_DELAY_S = 0.1
 MEMORY_TAGS_SHOWN = 5
 BAR_WIDTH = 16
+#: What `+` and `-` step the poll interval through (seconds).
+INTERVAL_STEPS = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 MARKS = {"healthy": "[OK]", "degraded": "[WARN]", "unhealthy": "[FAIL]"}
 STYLES = {"healthy": "bold green", "degraded": "bold dark_orange", "unhealthy": "bold red"}
 
@@ -328,7 +330,6 @@ class DashboardScreen(Screen[None]):
         self._step_interval(+1)
 
     def _step_interval(self, direction: int) -> None:
-        from floe_tui.tui.app import INTERVAL_STEPS
 
         current = self.floe.interval_s
         if direction < 0:
@@ -344,4 +345,4 @@ class DashboardScreen(Screen[None]):
     def action_poll_now(self) -> None:
         monitor = self.floe.ensure_monitor()
         if monitor is not None:
-            monitor.poll_now()
+            monitor.poll_now(connect=True)  # the explicit request that connects every target

@@ -43,7 +43,6 @@ OUTCOME_WORDS = {
     "cancelled": "cancelled",
     "timed_out": "timed out",
 }
-READY = "ready · ctrl+enter or f5 runs · escape cancels · ctrl+s exports · f2 history"
 PLACEHOLDER = "SQL here: ctrl+enter or f5 runs it, escape cancels (e.g. SELECT * FROM range(1000) t(n))"
 
 
@@ -190,7 +189,7 @@ class QueryScreen(Screen[None]):
         if not sql:
             self._set_status(Text("nothing to run: write SQL in the editor"))
             return
-        from floe_tui.tui.app import is_light
+        from floe_tui.tui.snapshot import is_light
 
         if app.plan is None or is_light(app.plan):
             # The first paint came from a snapshot; the targets come with the real plan, in a

@@ -205,3 +205,8 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def is_light(plan: object) -> bool:
+    """True for the snapshot painted first, False for a real Plan."""
+    return bool(getattr(plan, "light", False))

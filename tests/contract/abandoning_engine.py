@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -72,26 +73,26 @@ class _AbandoningConnection:
         self._stopped.set()
 
 
-class AbandoningPlugin(PooledComputePlugin[_AbandoningConnection]):
+class AbandoningPlugin(PooledComputePlugin[ToyConnection, _AbandoningConnection]):
     name: ClassVar[str] = "abandoning"
     version: ClassVar[str] = "0.0.1"
     description: ClassVar[str] = "cancels the wait, not the work"
     is_self_hosted: ClassVar[bool] = True
     config_model: ClassVar[type[ConnectionConfig]] = ToyConnection
 
-    def _open_engine(self, connection: Any, secrets: dict[str, SecretStr]) -> None:
+    def open_engine(self, connection: ToyConnection, secrets: Mapping[str, SecretStr]) -> None:
         pass
 
-    def _close_engine(self) -> None:
+    def close_engine(self) -> None:
         pass
 
-    def _open_connection(self) -> _AbandoningConnection:
+    def open_connection(self) -> _AbandoningConnection:
         return _AbandoningConnection()
 
-    def _close_connection(self, conn: _AbandoningConnection) -> None:
+    def close_connection(self, conn: _AbandoningConnection) -> None:
         pass
 
-    def _check_connection(self, conn: _AbandoningConnection) -> None:
+    def check_connection(self, conn: _AbandoningConnection) -> None:
         pass
 
     def memory_stats(self) -> MemoryStats | None:

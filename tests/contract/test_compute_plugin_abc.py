@@ -7,6 +7,7 @@ update these expectations in the same commit, or keep the old surface.
 from __future__ import annotations
 
 import inspect
+from typing import get_args
 
 import pytest
 
@@ -18,13 +19,17 @@ from floe_tui.compute import (
     ComputePlugin,
     ConnectionConfig,
     ConnectionResult,
+    EngineConnection,
     HealthState,
     HealthStatus,
+    Lease,
     MemoryStats,
     PoolConfig,
+    PooledComputePlugin,
     PoolStats,
     QueryHandle,
     QueryOutcome,
+    QueryStats,
     ResourceSpec,
     SecretRef,
 )
@@ -68,6 +73,38 @@ MODEL_FIELDS = {
     ],
     MemoryStats: ["used_bytes", "limit_bytes", "temp_storage_bytes", "by_tag"],
     ResourceSpec: ["size", "cpu_request", "cpu_limit", "memory_request", "memory_limit"],
+    QueryStats: ["query_id", "bytes_processed", "bytes_billed"],
+}
+
+#: The engine hooks a pooled plugin implements (abstract) or may override.
+POOLED_HOOKS = {
+    "open_engine": "(self, connection: 'ConfigT', secrets: 'Mapping[str, SecretStr]') -> 'None'",
+    "close_engine": "(self) -> 'None'",
+    "open_connection": "(self) -> 'ConnT'",
+    "close_connection": "(self, conn: 'ConnT') -> 'None'",
+    "check_connection": "(self, conn: 'ConnT') -> 'None'",
+    "engine_failure": "(self, timeout: 'float') -> 'str | None'",
+    "validate_engine": "(self, connection: 'ConfigT') -> 'list[str]'",
+}
+ABSTRACT_HOOKS = {"open_engine", "close_engine", "open_connection", "close_connection", "check_connection"}
+
+#: What a plugin author imports; all of it from `floe_tui.compute` itself.
+PLUGIN_KIT = {
+    "ComputePlugin",
+    "PooledComputePlugin",
+    "EngineConnection",
+    "ResultStream",
+    "Lease",
+    "ConnectionPool",
+    "QueryStats",
+    "ResourcePreset",
+    "ResourceSize",
+    "resource_preset",
+    "parse_byte_size",
+    "SECRET_KEY_NAMES",
+    "dbt_env_var",
+    "unresolved_credentials",
+    "run_bounded",
 }
 
 ERROR_CODES = {
@@ -90,9 +127,48 @@ ERROR_CODES = {
     "QueryCancelledError": "FLOE-C402",
 }
 
+#: Errors that retire the connection they happened on; every other error leaves it in the pool.
+BREAKS_CONNECTION = {
+    "ConnectionFailedError",
+    "ConnectTimeoutError",
+    "DatabaseLockedError",
+    "NotConnectedError",
+}
 
-def test_api_version_is_one_point_something() -> None:
-    assert API_VERSION.split(".")[0] == "1"
+
+def test_api_version_is_two_point_something() -> None:
+    assert API_VERSION.split(".")[0] == "2"  # 2.0: the engine hooks got public names
+
+
+def test_plugin_kit_is_exported_from_the_package() -> None:
+    assert set(compute.__all__) >= PLUGIN_KIT
+    assert all(hasattr(compute, name) for name in compute.__all__)
+
+
+@pytest.mark.parametrize("hook", sorted(POOLED_HOOKS))
+def test_pooled_hook_signature(hook: str) -> None:
+    assert str(inspect.signature(getattr(PooledComputePlugin, hook))) == POOLED_HOOKS[hook]
+
+
+def test_pooled_abstract_hooks() -> None:
+    assert set(PooledComputePlugin.__abstractmethods__) - set(ABSTRACT_METHODS) == ABSTRACT_HOOKS
+    assert not [
+        name for name in dir(PooledComputePlugin) if name.lstrip("_") in POOLED_HOOKS and name[0] == "_"
+    ]
+
+
+def test_plugins_are_generic_in_their_config_and_connection() -> None:
+    (config_param,) = ComputePlugin.__parameters__  # type: ignore[attr-defined]
+    assert config_param.__bound__ is ConnectionConfig
+    config_param, connection_param = PooledComputePlugin.__parameters__  # type: ignore[attr-defined]
+    assert config_param.__bound__ is ConnectionConfig and connection_param.__bound__ is EngineConnection
+    assert isinstance(ComputePlugin.__dict__["connection_config"], property)
+
+
+def test_lease_surface() -> None:
+    public = {name for name in dir(Lease) if not name.startswith("_")}
+    assert public == {"release", "invalidate"} and hasattr(Lease, "__enter__") and hasattr(Lease, "__exit__")
+    assert get_args(Lease.__orig_bases__[0]) != ()  # type: ignore[attr-defined]
 
 
 def test_abstract_methods_are_exactly_the_capabilities() -> None:
@@ -122,6 +198,11 @@ def test_status_strings() -> None:
 
 def test_error_codes() -> None:
     assert {name: getattr(compute, name).code for name in ERROR_CODES} == ERROR_CODES
+
+
+def test_breaks_connection_flags() -> None:
+    assert {name for name in ERROR_CODES if getattr(compute, name).breaks_connection} == BREAKS_CONNECTION
+    assert compute.QueryError("lost the session", breaks_connection=True).breaks_connection is True
 
 
 def test_query_handle_surface() -> None:

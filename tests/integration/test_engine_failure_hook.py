@@ -1,4 +1,4 @@
-"""`PooledComputePlugin._engine_failure`: a health check says why the whole engine is down.
+"""`PooledComputePlugin.engine_failure`: a health check says why the whole engine is down.
 
 Runs on the real DuckDB plugin; only the hook's answer is scripted, standing in for an engine
 whose process or server can die (Spark's own tests kill a real JVM and a real Connect server).
@@ -19,7 +19,7 @@ class EngineThatWasDown(DuckDBComputePlugin):
     down: ClassVar[str | None] = None
     asked_within: ClassVar[list[float]] = []
 
-    def _engine_failure(self, timeout: float) -> str | None:
+    def engine_failure(self, timeout: float) -> str | None:
         self.asked_within.append(timeout)
         return self.down
 

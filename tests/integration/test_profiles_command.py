@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import yaml
@@ -79,3 +80,39 @@ def test_spark_output_passes_dbt_debug(tmp_path: Path) -> None:
     debug = dbt_debug(tmp_path, "dev_spark")
     assert debug.returncode == 0, debug.stdout[-2000:]
     assert "All checks passed" in debug.stdout
+
+
+def test_an_unset_secret_variable_still_writes_the_profile_and_warns(tmp_path: Path) -> None:
+    (tmp_path / "enterprise.yaml").write_text(
+        textwrap.dedent(
+            """\
+            apiVersion: floe.dev/v1
+            kind: Manifest
+            metadata: {name: co, scope: enterprise}
+            compute:
+              approved:
+                - name: lake
+                  plugin: duckdb
+                  credentials:
+                    s3_key_id: {env: FLOE_TEST_UNSET_KEY}
+                    s3_secret: {env: FLOE_TEST_UNSET_SECRET}
+              default: lake
+            """
+        )
+    )
+    (tmp_path / "domain.yaml").write_text(
+        "apiVersion: floe.dev/v1\nkind: Manifest\nmetadata: {name: d, scope: domain}\n"
+        "parent: enterprise.yaml\n"
+    )
+    (tmp_path / "floe.yaml").write_text(
+        "apiVersion: floe.dev/v1\nkind: FloeSpec\nmetadata: {name: p}\nplatform: {manifest: domain.yaml}\n"
+        "transforms:\n  - {name: t}\n"
+    )
+    out = tmp_path / "out"
+    run = floe("profiles", "-m", str(tmp_path), "--product", "p", "-o", str(out), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    profile = yaml.safe_load((out / "profiles.yml").read_text())["p"]
+    assert profile["outputs"]["dev_lake"]["secrets"][0]["key_id"] == "{{ env_var('FLOE_TEST_UNSET_KEY') }}"
+    warnings = run.stderr.strip().splitlines()
+    assert len(warnings) == 2 and all(line.startswith("warning: target `lake`") for line in warnings)
+    assert "FLOE_TEST_UNSET_KEY is not set" in warnings[0] and "FLOE_TEST_UNSET_SECRET" in warnings[1]

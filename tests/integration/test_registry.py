@@ -71,17 +71,32 @@ def test_inconsistent_registries_are_refused(
 
 def test_missing_plugin_hint_is_the_pip_requirement() -> None:
     with pytest.raises(PluginNotInstalledError) as caught:
-        ComputeRegistry([target("lake", plugin="snowflake")], default="lake")
-    assert caught.value.hint == "pip install floe-compute-snowflake"
+        ComputeRegistry([target("lake", plugin="teradata")], default="lake")
+    assert caught.value.hint == "pip install floe-compute-teradata"
 
 
 def test_plugins_built_for_another_api_major_are_refused() -> None:
     class FromTheFuture(DuckDBComputePlugin):
-        api_version: ClassVar[str] = "2.0"
+        api_version: ClassVar[str] = "3.0"
 
     with pytest.raises(PluginApiVersionError) as caught:
         check_api_version(FromTheFuture)
-    assert "2.0" in caught.value.message and "1.x" in caught.value.hint
+    assert "3.0" in caught.value.message and "2.x" in caught.value.hint
+
+
+def test_a_plugin_written_for_api_1_gets_the_version_error_not_an_attribute_error() -> None:
+    class WrittenFor1x(DuckDBComputePlugin):
+        """Overrides the 1.x private hook names, which 2.0 no longer calls."""
+
+        api_version: ClassVar[str] = "1.0"
+
+        def _open_engine(self, connection: object, secrets: object) -> None:
+            raise AssertionError("never called")
+
+    with pytest.raises(PluginApiVersionError) as caught:
+        check_api_version(WrittenFor1x)
+    assert caught.value.code == "FLOE-C201"
+    assert "API 1.0" in caught.value.message and "2.x" in caught.value.hint
 
 
 def test_close_disconnects_every_instance() -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from floe_tui.governance import Compiler, default_manifests
-from floe_tui.tui.app import FloeApp, is_light
+from floe_tui.tui.app import FloeApp
 from floe_tui.tui.messages import PlanLoaded
 from floe_tui.tui.prefetch import PlanPrefetch
-from floe_tui.tui.snapshot import dump, load
+from floe_tui.tui.snapshot import dump, is_light, load
 
 
 def test_a_snapshot_carries_what_the_governance_screen_reads() -> None:

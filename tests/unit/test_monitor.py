@@ -322,3 +322,33 @@ def test_a_real_duckdb_target_reports_pool_and_memory_asking_once_per_poll(
         assert len(reads) == len(recorder.samples)
     finally:
         registry.close()
+
+
+class BillingToy(ToyPlugin):
+    """An engine whose session wakes billed compute: it connects only when asked."""
+
+    min_poll_interval_s: ClassVar[float] = 60.0
+    connect_on_view: ClassVar[bool] = False
+
+    @property
+    def is_connected(self) -> bool:
+        return self.connects > 0
+
+
+def test_a_billing_engine_is_not_connected_by_polls_until_asked(
+    recorder: Recorder, monitors: list[HealthMonitor]
+) -> None:
+    billing, free = BillingToy(), ToyPlugin()
+    monitor = start(monitors, {"warehouse": billing, "local": free}, recorder, interval_s=0.2)
+    assert monitor.interval_of("warehouse") == 60.0 and monitor.interval_of("local") == 0.2
+    assert wait_for(lambda: monitor.polls["local"] >= 3)
+    assert billing.connects == 0 and monitor.polls["warehouse"] == 1, "polled faster than its minimum"
+    waiting = [s for s in recorder.samples if s.target == "warehouse"]
+    assert waiting[0].health.status is HealthState.DEGRADED and "not connected" in waiting[0].health.message
+    monitor.poll_now(connect=True)  # the user's explicit request (ctrl+r)
+    assert wait_for(lambda: billing.connects == 1 and billing.checks != [])
+    assert wait_for(
+        lambda: any(
+            s.target == "warehouse" and s.health.status is HealthState.HEALTHY for s in recorder.samples
+        )
+    )

@@ -12,8 +12,7 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from floe_tui.compute import ConnectionConfig, ExtensionNotInstalledError
-from floe_tui.compute.models import parse_byte_size
+from floe_tui.compute import ConnectionConfig, ExtensionNotInstalledError, parse_byte_size
 
 MEMORY = ":memory:"
 #: Compiled into the duckdb wheel: nothing to load.

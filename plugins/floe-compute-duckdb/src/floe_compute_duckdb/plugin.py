@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import SecretStr
@@ -29,22 +28,25 @@ from floe_tui.compute import (
     NotConnectedError,
     PooledComputePlugin,
     QueryError,
+    ResourcePreset,
+    ResourceSize,
     ResourceSpec,
+    dbt_env_var,
+    parse_byte_size,
+    resource_preset,
 )
-from floe_tui.compute.models import parse_byte_size, resource_preset
-from floe_tui.compute.plugin import ResourceSize
 
 if TYPE_CHECKING:
     import duckdb
 
-_RESOURCES = {
+_RESOURCES: dict[str, ResourcePreset] = {
     "small": ("500m", "1", "1Gi", "2Gi"),
     "medium": ("2", "4", "4Gi", "8Gi"),
     "large": ("4", "8", "16Gi", "32Gi"),
 }
 
 
-class DuckDBComputePlugin(PooledComputePlugin[DuckDBCursor]):
+class DuckDBComputePlugin(PooledComputePlugin[DuckDBConnection, DuckDBCursor]):
     name: ClassVar[str] = "duckdb"
     version: ClassVar[str] = __version__
     description: ClassVar[str] = "DuckDB, embedded: in memory or on a local database file"
@@ -59,7 +61,7 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBCursor]):
         self._monitor_lock = threading.Lock()
 
     # -- engine hooks ----------------------------------------------------------------------
-    def _open_engine(self, connection: Any, secrets: dict[str, SecretStr]) -> None:
+    def open_engine(self, connection: DuckDBConnection, secrets: Mapping[str, SecretStr]) -> None:
         s3 = None
         if secrets:
             _check_s3_pair(secrets)
@@ -69,7 +71,7 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBCursor]):
         self._monitor = database.cursor()
         import pyarrow  # noqa: F401  (DuckDB imports it on the first Arrow fetch: pay that here, not then)
 
-    def _close_engine(self) -> None:
+    def close_engine(self) -> None:
         database, self._database = self._database, None
         with self._monitor_lock:
             monitor, self._monitor = self._monitor, None
@@ -78,18 +80,18 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBCursor]):
         if database is not None:
             database.close()
 
-    def _open_connection(self) -> DuckDBCursor:
+    def open_connection(self) -> DuckDBCursor:
         if self._database is None:
             raise NotConnectedError(f"target {self.config.name!r} is not connected")
         return DuckDBCursor(self._database.cursor())
 
-    def _close_connection(self, conn: DuckDBCursor) -> None:
+    def close_connection(self, conn: DuckDBCursor) -> None:
         conn.close()
 
-    def _check_connection(self, conn: DuckDBCursor) -> None:
+    def check_connection(self, conn: DuckDBCursor) -> None:
         conn.ping()
 
-    def _validate_engine(self, connection: Any) -> list[str]:
+    def validate_engine(self, connection: DuckDBConnection) -> list[str]:
         check_path(connection)
         for name in connection.load_order():
             extension_file(name)
@@ -99,7 +101,7 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBCursor]):
         result = super().validate_connection(config)
         if not result.success or not config.credentials:
             return result
-        try:  # S3 credentials need both halves and the httpfs package (see _open_engine)
+        try:  # S3 credentials need both halves and the httpfs package (see open_engine)
             _check_s3_pair(config.credentials)
             extension_file("httpfs")
         except ComputeError as exc:
@@ -140,10 +142,9 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBCursor]):
         The engine settings are `config_options` (passed to ``duckdb.connect``), never `settings`.
         """
         connection = self.parse_connection(config)
-        assert isinstance(connection, DuckDBConnection)
         if config.credentials:
             _check_s3_pair(config.credentials)
-        # Engine settings go to duckdb.connect(config=...) as `config_options`, like _open_engine does.
+        # Engine settings go to duckdb.connect(config=...) as `config_options`, like open_engine does.
         # dbt-duckdb's `settings` would run `SET key = '<value>'` unquoted: a path with a quote breaks it.
         options: dict[str, Any] = {"autoinstall_known_extensions": False}
         if connection.memory_limit:
@@ -168,13 +169,13 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBCursor]):
             output["secrets"] = [
                 {
                     "type": "s3",
-                    "key_id": _env_var(config, "s3_key_id"),
-                    "secret": _env_var(config, "s3_secret"),
+                    "key_id": dbt_env_var(config, "s3_key_id"),
+                    "secret": dbt_env_var(config, "s3_secret"),
                 }
             ]
         return output
 
-    def get_catalog_attachment_sql(self, catalog: CatalogConfig) -> str | None:
+    def get_catalog_attachment_sql(self, catalog: CatalogConfig) -> str:
         options = [f"TYPE ICEBERG, ENDPOINT {quote_literal(catalog.uri)}"]
         if catalog.token is None:
             options.append("AUTHORIZATION_TYPE 'none'")
@@ -186,9 +187,7 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBCursor]):
 
     def attach_catalog(self, catalog: CatalogConfig, timeout: float = 30.0) -> None:
         """Attach an Iceberg REST catalog on this target's database (needs `extensions: [iceberg]`)."""
-        connection = self.parse_connection(self.config)
-        assert isinstance(connection, DuckDBConnection)
-        if "iceberg" not in connection.load_order():
+        if "iceberg" not in self.connection_config.load_order():
             # Without it DuckDB fails with "INSTALL iceberg", a download this plugin never does.
             raise ConfigError(
                 f"target {self.config.name!r} cannot attach Iceberg catalogs without the iceberg extension",
@@ -201,9 +200,7 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBCursor]):
                 f"(TYPE ICEBERG, TOKEN {quote_literal(token)})"
             )
             self.execute(create, timeout=timeout).fetch_all()
-        sql = self.get_catalog_attachment_sql(catalog)
-        assert sql is not None
-        self.execute(sql, timeout=timeout).fetch_all()
+        self.execute(self.get_catalog_attachment_sql(catalog), timeout=timeout).fetch_all()
 
     def get_resource_requirements(self, size: ResourceSize) -> ResourceSpec:
         return resource_preset(_RESOURCES, size)
@@ -213,17 +210,9 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBCursor]):
 
         packages = [f"duckdb=={duckdb.__version__}", "dbt-duckdb~=1.10.0"]
         if self._config is not None:
-            connection = self.parse_connection(self._config)
-            assert isinstance(connection, DuckDBConnection)
-            extensions = connection.load_order(s3_credentials=bool(self._config.credentials))
+            extensions = self.connection_config.load_order(s3_credentials=bool(self._config.credentials))
             packages += [f"duckdb-extension-{n}=={duckdb.__version__}" for n in extensions]
         return packages
-
-    @property
-    def database_path(self) -> Path | None:
-        connection = self.parse_connection(self.config)
-        assert isinstance(connection, DuckDBConnection)
-        return None if connection.in_memory else Path(connection.path)
 
 
 def _check_s3_pair(credentials: Mapping[str, object]) -> None:
@@ -239,16 +228,6 @@ def _limit_bytes(setting: object) -> int | None:
         return parse_byte_size(str(setting))
     except ValueError:  # e.g. "88.8 PiB": no limit worth reporting a fraction against
         return None
-
-
-def _env_var(config: ComputeConfig, name: str) -> str:
-    ref = config.credentials[name]
-    if ref.env is None:
-        raise ConfigError(
-            f"credential {name!r} is a file reference; dbt profiles read secrets from environment variables",
-            "reference the secret as {env: NAME} for targets used by dbt",
-        )
-    return "{{ env_var('" + ref.env + "') }}"
 
 
 def _catalog_secret(catalog: CatalogConfig) -> str:

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from floe_compute_spark.errors import query_error
 from floe_compute_spark.results import ClassicResult, CollectedResult, ConnectResult, columns_of
 from floe_tui.compute import QueryCancelledError
 
 if TYPE_CHECKING:
-    from floe_compute_spark.engine import ClassicEngine, ConnectEngine
+    from floe_compute_spark.classic import ClassicEngine
+    from floe_compute_spark.connect import ConnectEngine
+    from floe_compute_spark.engine import SparkEngine
 
 _slot_numbers = itertools.count(1)
 #: Limited queries up to this many rows are collected by Spark's LIMIT machinery, then converted.
@@ -30,7 +32,7 @@ COLLECT_BATCH_BYTES = 8 * 1024 * 1024
 class SparkSlot:
     """One pooled connection: a job group / tag on the target's session."""
 
-    def __init__(self, engine: ClassicEngine | ConnectEngine) -> None:
+    def __init__(self, engine: SparkEngine) -> None:
         self.engine = engine
         self.number = next(_slot_numbers)
         safe_target = "".join(c if c.isalnum() or c in "-_" else "-" for c in engine.target)
@@ -71,7 +73,7 @@ class SparkSlot:
         import pyarrow as pa
         from pyspark.sql.types import _parse_datatype_json_string
 
-        engine: Any = self.engine
+        engine = cast("ClassicEngine", self.engine)  # mode "classic" is a ClassicEngine
         runtime = engine.runtime
         context = runtime.context
         try:
@@ -131,7 +133,7 @@ class SparkSlot:
         from pyspark.sql.connect.dataframe import DataFrame
         from pyspark.sql.connect.plan import SQL
 
-        engine: Any = self.engine
+        engine = cast("ConnectEngine", self.engine)  # mode "connect" is a ConnectEngine
         session = engine.session
         try:
             if session is None:

@@ -12,8 +12,9 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import SecretStr
 
@@ -26,16 +27,23 @@ from floe_tui.compute import (
     ConfigError,
     ConnectionFailedError,
     ConnectionResult,
+    ConnectTimeoutError,
     MemoryStats,
     NotConnectedError,
     PooledComputePlugin,
+    ResourcePreset,
+    ResourceSize,
     ResourceSpec,
+    dbt_env_var,
+    resource_preset,
+    run_bounded,
 )
-from floe_tui.compute.models import resource_preset
-from floe_tui.compute.plugin import ResourceSize
+
+if TYPE_CHECKING:
+    from floe_compute_spark.engine import SparkEngine
 
 #: A Spark driver: JVM heap (spark.driver.memory 1g / 4g / 8g) plus overhead and this Python process.
-_RESOURCES = {
+_RESOURCES: dict[str, ResourcePreset] = {
     "small": ("1", "2", "2Gi", "3Gi"),
     "medium": ("2", "4", "6Gi", "8Gi"),
     "large": ("4", "8", "12Gi", "16Gi"),
@@ -49,7 +57,7 @@ ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExt
 _UI_RETRY_S = 10.0
 
 
-class SparkComputePlugin(PooledComputePlugin[SparkSlot]):
+class SparkComputePlugin(PooledComputePlugin[SparkConnection, SparkSlot]):
     """A Spark target: one session (classic or Spark Connect), ``pool.size`` concurrent query slots."""
 
     name: ClassVar[str] = "spark"
@@ -64,7 +72,7 @@ class SparkComputePlugin(PooledComputePlugin[SparkSlot]):
 
     def __init__(self, config: ComputeConfig | None = None) -> None:
         super().__init__(config)
-        self._engine: Any = None
+        self._engine: SparkEngine | None = None
         self._engine_lock = threading.Lock()
         self._ui_unreachable_until = 0.0
 
@@ -74,43 +82,43 @@ class SparkComputePlugin(PooledComputePlugin[SparkSlot]):
         # Finish (and clean up) a little before the core gives up on us.
         return time.monotonic() + max(0.5, budget - min(1.0, budget * 0.1))
 
-    def _open_engine(self, connection: Any, secrets: dict[str, SecretStr]) -> None:
-        from floe_compute_spark.engine import ClassicEngine, ConnectEngine
-
-        assert isinstance(connection, SparkConnection)
-        engine: ClassicEngine | ConnectEngine
+    def open_engine(self, connection: SparkConnection, secrets: Mapping[str, SecretStr]) -> None:
+        engine: SparkEngine
         if connection.mode == "connect":
+            from floe_compute_spark.connect import ConnectEngine
+
             engine = ConnectEngine(self.config.name, connection, secrets.get("token"))
         else:
+            from floe_compute_spark.classic import ClassicEngine
+
             engine = ClassicEngine(self.config.name, connection)
         engine.open(self._deadline())
         with self._engine_lock:
             self._engine = engine
 
-    def _close_engine(self) -> None:
+    def close_engine(self) -> None:
         with self._engine_lock:
             engine, self._engine = self._engine, None
         if engine is not None:
             engine.close()
 
-    def _open_connection(self) -> SparkSlot:
+    def open_connection(self) -> SparkSlot:
         engine = self._engine
         if engine is None:
             raise NotConnectedError(f"target {self.config.name!r} is not connected")
         engine.ensure_open(self._deadline())  # reconnects after the JVM or the server came back
         return SparkSlot(engine)
 
-    def _close_connection(self, conn: SparkSlot) -> None:
+    def close_connection(self, conn: SparkSlot) -> None:
         conn.close()
 
-    def _check_connection(self, conn: SparkSlot) -> None:
+    def check_connection(self, conn: SparkSlot) -> None:
         reason = conn.engine.failure()
         if reason is not None:
             raise ConnectionFailedError(reason)
         conn.reset()
 
-    def _validate_engine(self, connection: Any) -> list[str]:
-        assert isinstance(connection, SparkConnection)
+    def validate_engine(self, connection: SparkConnection) -> list[str]:
         if importlib.util.find_spec("pyspark") is None:
             raise ConfigError("pyspark is not installed", f"pip install '{PYSPARK_REQUIREMENT}'")
         warnings: list[str] = []
@@ -140,7 +148,6 @@ class SparkComputePlugin(PooledComputePlugin[SparkSlot]):
         if not result.success:
             return result
         connection = self.parse_connection(config)
-        assert isinstance(connection, SparkConnection)
         extra = []
         if "token" in config.credentials and connection.mode == "classic" and connection.dbt.method != "http":
             extra.append("credential `token` is only used with `remote` (Spark Connect) or dbt method http")
@@ -149,16 +156,14 @@ class SparkComputePlugin(PooledComputePlugin[SparkSlot]):
         return result.model_copy(update={"warnings": [*result.warnings, *extra]}) if extra else result
 
     # -- health and memory -----------------------------------------------------------------
-    def _engine_failure(self, timeout: float) -> str | None:
+    def engine_failure(self, timeout: float) -> str | None:
         """Why the session's JVM or Spark Connect server is down, asked on a thread bounded by `timeout`."""
-        from floe_compute_spark.engine import run_bounded
-
         engine = self._engine
         if engine is None:
             return "not connected"
         try:
-            reason: str | None = run_bounded(timeout, engine.failure, engine.description)
-        except TimeoutError:
+            reason = run_bounded(timeout, engine.failure, f"{engine.description} did not answer")
+        except ConnectTimeoutError:
             reason = f"{engine.description} did not answer within {timeout:g} s"
         return reason
 
@@ -213,7 +218,6 @@ class SparkComputePlugin(PooledComputePlugin[SparkSlot]):
         dbt-spark's ``session`` extra pins pyspark below 4; install dbt-spark without it.
         """
         connection = self.parse_connection(config)
-        assert isinstance(connection, SparkConnection)
         dbt = connection.dbt
         output: dict[str, Any] = {"type": "spark", "method": dbt.method, "schema": dbt.schema_, "threads": 1}
         if dbt.method == "session":
@@ -222,7 +226,7 @@ class SparkComputePlugin(PooledComputePlugin[SparkSlot]):
             if connection.mode == "connect":
                 remote = connection.remote or ""
                 if "token" in config.credentials:
-                    token = _env_var(config, "token")
+                    token = dbt_env_var(config, "token")
                     remote += (";" if "/;" in remote else "/;") + f"token={token}"
                 parameters["spark.remote"] = remote
             else:
@@ -234,7 +238,7 @@ class SparkComputePlugin(PooledComputePlugin[SparkSlot]):
             if dbt.auth is not None:
                 output["auth"] = dbt.auth
             if "password" in config.credentials:
-                output["password"] = _env_var(config, "password")
+                output["password"] = dbt_env_var(config, "password")
         else:
             if "token" not in config.credentials:
                 raise ConfigError(
@@ -245,7 +249,7 @@ class SparkComputePlugin(PooledComputePlugin[SparkSlot]):
                 port=dbt.port or 443,
                 cluster=dbt.cluster,
                 organization=dbt.organization,
-                token=_env_var(config, "token"),
+                token=dbt_env_var(config, "token"),
             )
         return output
 
@@ -289,19 +293,7 @@ class SparkComputePlugin(PooledComputePlugin[SparkSlot]):
         packages = [PYSPARK_REQUIREMENT, "pyarrow>=15"]
         method = "session"
         if self._config is not None:
-            connection = self.parse_connection(self._config)
-            assert isinstance(connection, SparkConnection)
-            method = connection.dbt.method
+            method = self.connection_config.dbt.method
         # Never dbt-spark[session]: that extra pins pyspark below 4.
         packages.append(DBT_REQUIREMENT if method == "session" else "dbt-spark[PyHive]~=1.10.0")
         return packages
-
-
-def _env_var(config: ComputeConfig, name: str) -> str:
-    ref = config.credentials[name]
-    if ref.env is None:
-        raise ConfigError(
-            f"credential {name!r} is a file reference; dbt profiles read secrets from environment variables",
-            "reference the secret as {env: NAME} for targets used by dbt",
-        )
-    return "{{ env_var('" + ref.env + "') }}"

@@ -37,6 +37,8 @@ def columns_of(struct_type: Any) -> list[Column]:
 class ClassicResult:
     """Reads the partitions that the driver serves, as Arrow record batches."""
 
+    columns: list[Column]
+
     def __init__(
         self,
         *,
@@ -132,6 +134,8 @@ class ClassicResult:
 class CollectedResult:
     """A bounded (LIMIT) result the driver already holds, read as Arrow IPC chunks."""
 
+    columns: list[Column]
+
     def __init__(self, *, columns: list[Column], chunks: Any, engine: str) -> None:
         self.columns = columns
         self._chunks = chunks
@@ -160,6 +164,8 @@ class CollectedResult:
 class ConnectResult:
     """Arrow batches as the Spark Connect server sends them."""
 
+    columns: list[Column]
+
     def __init__(self, responses: Iterator[Any], on_abandon: Callable[[], None], engine: str) -> None:
         from pyspark.sql.types import StructType
 
@@ -168,7 +174,7 @@ class ConnectResult:
         self._on_abandon = on_abandon
         self._pending: list[pa.RecordBatch] = []
         self._finished = False
-        self.columns: list[Column] = []
+        self.columns = []
         # The schema comes first; read until it is there so the handle can show columns at once.
         for item in responses:
             if isinstance(item, StructType):

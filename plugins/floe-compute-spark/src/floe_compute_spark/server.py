@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from floe_compute_spark.engine import java_major_version, last_error_line
+from floe_compute_spark.jvm import last_error_line
+from floe_compute_spark.preflight import java_major_version
 from floe_tui.compute import ConnectionFailedError, ConnectTimeoutError
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from floe_compute_spark import SparkComputePlugin
-from floe_compute_spark.engine import ClassicRuntime
+from floe_compute_spark.jvm import ClassicRuntime
 from floe_compute_spark.testing import CLASSIC_MARK, java_processes, wait_for
 from floe_tui.compute import ComputeConfig, ComputeError
 
