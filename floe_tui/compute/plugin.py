@@ -21,7 +21,7 @@ from pydantic import SecretStr, ValidationError
 from typing_extensions import TypeVar
 
 from floe_tui.compute.bounded import run_bounded
-from floe_tui.compute.errors import ComputeError, ConfigError, NotConnectedError
+from floe_tui.compute.errors import ComputeError, ConfigError, ConnectTimeoutError, NotConnectedError
 from floe_tui.compute.models import (
     CatalogConfig,
     ComputeConfig,
@@ -227,9 +227,13 @@ class PooledComputePlugin(ComputePlugin[ConfigT], Generic[ConfigT, ConnT]):
         with self._lifecycle:
             if self.is_connected:
                 return
+            started = time.monotonic()
             config = self.config
             connection = self.connection_config
             secrets = {name: ref.resolve() for name, ref in config.credentials.items()}
+            overrun_message = (
+                f"target {config.name!r} did not open within {config.pool.connect_timeout_s:g} s"
+            )
             run_bounded(
                 config.pool.connect_timeout_s,
                 lambda: self.open_engine(connection, secrets),
@@ -244,8 +248,12 @@ class PooledComputePlugin(ComputePlugin[ConfigT], Generic[ConfigT, ConnT]):
                 telemetry=self.telemetry,
                 on_drained=self.close_engine,
             )
-            try:
-                pool.acquire(timeout=config.pool.connect_timeout_s).release()
+            remaining = max(0.0, config.pool.connect_timeout_s - (time.monotonic() - started))
+            try:  # one budget for the whole connect: the engine and its first connection
+                pool.acquire(timeout=remaining, budget=remaining).release()
+            except ConnectTimeoutError:
+                pool.close()
+                raise ConnectTimeoutError(overrun_message) from None
             except BaseException:
                 pool.close()
                 raise
@@ -302,7 +310,7 @@ class PooledComputePlugin(ComputePlugin[ConfigT], Generic[ConfigT, ConnT]):
     def health_check(self, timeout: float = 5.0) -> HealthStatus:
         started = time.monotonic()
         try:
-            status = self._probe(timeout)
+            status = self.probe_health(timeout)
         except ComputeError as exc:
             status = HealthStatus(status=HealthState.UNHEALTHY, message=f"{exc.code}: {exc.message}")
         except Exception as exc:  # a health check never raises: report the engine's complaint
@@ -315,7 +323,13 @@ class PooledComputePlugin(ComputePlugin[ConfigT], Generic[ConfigT, ConnT]):
         self.telemetry.health((status.latency_ms or 0.0) / 1000, status.status.value)
         return status
 
-    def _probe(self, timeout: float) -> HealthStatus:
+    def probe_health(self, timeout: float) -> HealthStatus:
+        """One health probe within `timeout`; `health_check` wraps it (never raises, latency, metrics).
+
+        The default asks `engine_failure`, then probes as `health_via` says, through the pool. A
+        plugin whose health needs no session at all (a warehouse's state over REST) overrides it,
+        bounding its own calls with `run_bounded`; an exception it raises becomes `unhealthy`.
+        """
         if not self.is_connected:
             return HealthStatus(status=HealthState.UNHEALTHY, message="not connected")
         started = time.monotonic()

@@ -54,7 +54,7 @@ class ComputePluginCompliance:
     """Subclass as ``class TestMyPlugin(ComputePluginCompliance)`` and fill in the blanks."""
 
     #: The plugin under test.
-    plugin_class: ClassVar[type[ComputePlugin]]
+    plugin_class: ClassVar[type[ComputePlugin[Any]]]
     #: A statement that keeps the engine's CPUs busy for minutes unless it is stopped.
     long_running_sql: ClassVar[str]
     #: A statement that returns millions of rows, streamable.

@@ -27,7 +27,8 @@ from floe_tui.compute import (
 
 BURN = "BURN"
 ROWS = "ROWS"
-_BURNER = "import time\nend = time.time() + 20\nwhile time.time() < end: pass\n"
+# Long enough to outlast a slow measurement on a loaded machine; killed when the engine closes.
+_BURNER = "import time\nend = time.time() + 300\nwhile time.time() < end: pass\n"
 
 
 class ToyConnection(ConnectionConfig):
@@ -50,8 +51,9 @@ class _Stream:
 
 
 class _AbandoningConnection:
-    def __init__(self) -> None:
+    def __init__(self, burners: list[subprocess.Popen[bytes]]) -> None:
         self._stopped = threading.Event()
+        self._burners = burners
 
     def run(self, sql: str, row_limit: int | None) -> _Stream:
         self._stopped.clear()
@@ -64,7 +66,7 @@ class _AbandoningConnection:
             forever = (pa.record_batch({"i": list(range(1000))}) for _ in iter(int, 1))
             return _Stream([Column(name="i", type="BIGINT")], forever, self._stopped)
         if sql == BURN:
-            subprocess.Popen([sys.executable, "-c", _BURNER])  # the "engine" work, never stopped
+            self._burners.append(subprocess.Popen([sys.executable, "-c", _BURNER]))  # never stopped by cancel
             self._stopped.wait()  # the Python side waits... until told to give up
             raise RuntimeError("interrupted")
         raise ValueError(f"syntax error in {sql[:20]!r}")
@@ -81,13 +83,15 @@ class AbandoningPlugin(PooledComputePlugin[ToyConnection, _AbandoningConnection]
     config_model: ClassVar[type[ConnectionConfig]] = ToyConnection
 
     def open_engine(self, connection: ToyConnection, secrets: Mapping[str, SecretStr]) -> None:
-        pass
+        self._burners: list[subprocess.Popen[bytes]] = []
 
     def close_engine(self) -> None:
-        pass
+        for burner in self._burners:  # the work outlives every cancel; only closing the engine ends it
+            burner.kill()
+            burner.wait()
 
     def open_connection(self) -> _AbandoningConnection:
-        return _AbandoningConnection()
+        return _AbandoningConnection(self._burners)
 
     def close_connection(self, conn: _AbandoningConnection) -> None:
         pass

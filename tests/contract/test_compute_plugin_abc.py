@@ -85,6 +85,7 @@ POOLED_HOOKS = {
     "check_connection": "(self, conn: 'ConnT') -> 'None'",
     "engine_failure": "(self, timeout: 'float') -> 'str | None'",
     "validate_engine": "(self, connection: 'ConfigT') -> 'list[str]'",
+    "probe_health": "(self, timeout: 'float') -> 'HealthStatus'",
 }
 ABSTRACT_HOOKS = {"open_engine", "close_engine", "open_connection", "close_connection", "check_connection"}
 
