@@ -51,6 +51,8 @@ _RESOURCES: dict[str, ResourcePreset] = {
 DRIVER_MEMORY = {"small": "1g", "medium": "4g", "large": "8g"}
 PYSPARK_REQUIREMENT = "pyspark[connect]>=4.0,<5"
 DBT_REQUIREMENT = "dbt-spark~=1.10.0"
+#: What dbt-spark's thrift and http methods import (its PyHive extra, without that extra's thrift pin).
+THRIFT_REQUIREMENTS = ["pyhive~=0.7.0", "pure-sasl>=0.6.2", "thrift_sasl>=0.4.3"]
 #: Maven coordinates of the Iceberg runtime for Spark 4.0 / Scala 2.13 (not on PyPI).
 ICEBERG_RUNTIME = "org.apache.iceberg:iceberg-spark-runtime-4.0_2.13"
 ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
@@ -294,6 +296,9 @@ class SparkComputePlugin(PooledComputePlugin[SparkConnection, SparkSlot]):
         method = "session"
         if self._config is not None:
             method = self.connection_config.dbt.method
-        # Never dbt-spark[session]: that extra pins pyspark below 4.
-        packages.append(DBT_REQUIREMENT if method == "session" else "dbt-spark[PyHive]~=1.10.0")
+        # Never dbt-spark[session]: that extra pins pyspark below 4. Nor [PyHive]: it pins thrift<0.17,
+        # which holds databricks-sql-connector back; PyHive's pieces, listed directly, do not.
+        packages.append(DBT_REQUIREMENT)
+        if method != "session":
+            packages += THRIFT_REQUIREMENTS
         return packages
