@@ -288,10 +288,12 @@ class QueryHandle:
             if stream is not None:
                 _close_quietly(stream)
             stream = None
-            self._finish(lease, error)
+            announce = self._finish(lease, error)
             # Drop the engine objects before saying "done": a caller that then exits the
             # interpreter must not find them alive on this thread (DuckDB aborts at exit).
             lease = None
+            if announce:
+                self._announce()
 
     def _pump(self, stream: ResultStream) -> bool:
         """Move batches to the queue; True when the stream ended or the limit was reached."""
@@ -317,8 +319,11 @@ class QueryHandle:
             except queue.Full:
                 continue
 
-    def _finish(self, lease: Lease[EngineConnection] | None, error: ComputeError | None) -> None:
-        """The worker is out of the engine: fix the outcome (unless the core settled already)."""
+    def _finish(self, lease: Lease[EngineConnection] | None, error: ComputeError | None) -> bool:
+        """The worker is out of the engine: fix the outcome (unless the core settled already).
+
+        True when the caller is the one to announce the end (the core did not settle first).
+        """
         with self._lock:
             settled_before = self._settled
             if not settled_before:
@@ -330,8 +335,7 @@ class QueryHandle:
                 lease.invalidate()
             else:
                 lease.release()
-        if not settled_before:
-            self._announce()
+        return not settled_before
 
     def _settle_locked(self, *, confirmed: bool) -> None:
         """Fix the outcome, once; the caller holds the lock and announces afterwards."""
