@@ -2,7 +2,7 @@
 
 A target's next poll is armed only after its previous one finished, so polls never pile up
 behind a slow engine. Each poll (connect if needed, health check, pool and memory statistics)
-runs on a probe thread of its own and the loop waits for it at most ``timeout_s`` (plus a small
+runs on a reused worker thread and the loop waits for it at most ``timeout_s`` (plus a small
 grace) once the target is connected: a plugin whose health check hangs, whatever it promised,
 gives an ``unhealthy`` sample and a ``timeout`` event on time, and the loop then waits for the
 stuck probe to come back before it polls that target again. Opening a connection has its own
@@ -31,6 +31,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from floe_tui.compute import ComputeError, ComputePlugin, HealthState, HealthStatus, MemoryStats, PoolStats
+from floe_tui.compute.bounded import spawn
 
 MIN_INTERVAL_S = 0.2
 MAX_INTERVAL_S = 60.0
@@ -64,6 +65,8 @@ class MonitorEvent(BaseModel):
     kind: EventKind
     message: str
     at: datetime = Field(default_factory=_now)
+    #: The health state a `status` event moved to.
+    status: HealthState | None = None
 
 
 class _Probe:
@@ -79,8 +82,7 @@ class _Probe:
         self._plugin = plugin
         self._timeout_s = timeout_s
         self._may_connect = may_connect
-        self.thread = threading.Thread(target=self._run, name=f"floe-probe-{name}", daemon=True)
-        self.thread.start()
+        spawn(self._run)  # a reused worker: a poll every second starts no thread
 
     def _run(self) -> None:
         try:
@@ -240,7 +242,7 @@ class HealthMonitor:
         if health is not state.last:
             before = state.last.value if state.last else "new"
             reason = f" ({sample.health.message})" if health is not HealthState.HEALTHY else ""
-            self._event(name, "status", f"{before} -> {health.value}{reason}")
+            self._event(name, "status", f"{before} -> {health.value}{reason}", health)
             state.last = health
         if sample.pool is not None:
             if state.reconnects is not None and sample.pool.reconnects > state.reconnects:
@@ -298,8 +300,8 @@ class HealthMonitor:
         self._deliver(name, sample, state)
         return True
 
-    def _event(self, target: str, kind: EventKind, message: str) -> None:
-        self._on_event(MonitorEvent(target=target, kind=kind, message=message))
+    def _event(self, target: str, kind: EventKind, message: str, status: HealthState | None = None) -> None:
+        self._on_event(MonitorEvent(target=target, kind=kind, message=message, status=status))
 
 
 def clamp_interval(seconds: float) -> float:

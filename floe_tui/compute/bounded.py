@@ -48,7 +48,12 @@ _lock = threading.Lock()
 _idle: list[_Worker] = []
 
 
-def _submit(job: _Job) -> None:
+def spawn(job: Callable[[], None]) -> None:
+    """Run `job` on a reused daemon worker (a new one only when every worker is busy).
+
+    For background work that must not cost a thread start each time, such as a health poll every
+    second; `job` handles its own errors.
+    """
     with _lock:
         worker = _idle.pop() if _idle else None
     (worker or _Worker()).jobs.put(job)
@@ -84,7 +89,7 @@ def run_bounded(
             except Exception as exc:  # cleaning up after an abandoned call must not kill the worker
                 log.warning("cleaning up after a late call failed (%s): %s", overrun, type(exc).__name__)
 
-    _submit(job)
+    spawn(job)
     if not done.wait(max(0.0, seconds)):
         with lock:
             abandoned = not outcome

@@ -21,7 +21,18 @@ TARGET_NAME = r"^[a-z0-9][a-z0-9_-]*$"
 ENV_VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 #: Keys that hold secrets; they may appear under `credentials` as references, never in `connection`.
 SECRET_KEY_NAMES = frozenset(
-    {"password", "passwd", "token", "secret", "client_secret", "api_key", "access_key", "private_key"}
+    {
+        "password",
+        "passwd",
+        "token",
+        "secret",
+        "client_secret",
+        "api_key",
+        "access_key",
+        "private_key",
+        "private_key_passphrase",
+        "passphrase",
+    }
 )
 
 

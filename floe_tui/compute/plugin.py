@@ -172,6 +172,10 @@ class PooledComputePlugin(ComputePlugin[ConfigT], Generic[ConfigT, ConnT]):
     #: How `health_check` probes: "query" runs `health_sql` through the pool; "check" leases a
     #: pooled connection, which runs `check_connection` (a heartbeat that wakes no compute).
     health_via: ClassVar[Literal["query", "check"]] = "query"
+    #: An idle connection is checked before a query gets it only after this long idle: 0 checks
+    #: every time (a local engine's check is cheap); a remote engine saves a round trip per query.
+    #: Health probes with `health_via = "check"` always check.
+    check_after_idle_s: ClassVar[float] = 0.0
 
     def __init__(self, config: ComputeConfig | None = None) -> None:
         super().__init__(config)
@@ -247,6 +251,7 @@ class PooledComputePlugin(ComputePlugin[ConfigT], Generic[ConfigT, ConnT]):
                 config=config.pool,
                 telemetry=self.telemetry,
                 on_drained=self.close_engine,
+                check_after_idle_s=self.check_after_idle_s,
             )
             remaining = max(0.0, config.pool.connect_timeout_s - (time.monotonic() - started))
             try:  # one budget for the whole connect: the engine and its first connection
@@ -367,7 +372,11 @@ class PooledComputePlugin(ComputePlugin[ConfigT], Generic[ConfigT, ConnT]):
         if pool is None:
             return HealthStatus(status=HealthState.UNHEALTHY, message="not connected")
         started = time.monotonic()
-        pool.acquire(timeout, budget=timeout).release()
+        try:
+            pool.acquire(timeout, budget=timeout, check=True).release()
+        except ComputeError as exc:
+            latency_ms = round((time.monotonic() - started) * 1000, 3)
+            return HealthStatus(status=HealthState.UNHEALTHY, latency_ms=latency_ms, message=exc.message)
         return self._memory_verdict(round((time.monotonic() - started) * 1000, 3))
 
     def _memory_verdict(self, latency_ms: float) -> HealthStatus:

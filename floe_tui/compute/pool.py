@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import Generic, TypeVar
 
 from floe_tui.compute.bounded import run_bounded
-from floe_tui.compute.errors import ComputeError, NotConnectedError, PoolTimeoutError
+from floe_tui.compute.errors import ComputeError, ConnectTimeoutError, NotConnectedError, PoolTimeoutError
 from floe_tui.compute.models import PoolConfig, PoolStats
 from floe_tui.compute.telemetry import TargetTelemetry
 
@@ -84,6 +84,7 @@ class ConnectionPool(Generic[C]):
         config: PoolConfig,
         telemetry: TargetTelemetry,
         on_drained: Callable[[], None] | None = None,
+        check_after_idle_s: float = 0.0,
     ) -> None:
         self._open = open_connection
         self._close_one = close_connection
@@ -91,8 +92,9 @@ class ConnectionPool(Generic[C]):
         self._config = config
         self._telemetry = telemetry
         self._on_drained = on_drained
+        self._check_after_idle_s = check_after_idle_s
         self._cond = threading.Condition()
-        self._idle: deque[C] = deque()
+        self._idle: deque[tuple[C, float]] = deque()  # with the time each came back
         self._in_use = 0
         self._waiting = 0
         self._created = 0
@@ -106,17 +108,22 @@ class ConnectionPool(Generic[C]):
         telemetry.observe_pool(self.stats)
 
     # -- lending -------------------------------------------------------------------------
-    def acquire(self, timeout: float | None = None, *, budget: float | None = None) -> Lease[C]:
+    def acquire(
+        self, timeout: float | None = None, *, budget: float | None = None, check: bool = False
+    ) -> Lease[C]:
         """Wait at most `timeout` (default ``acquire_timeout_s``) for a free slot.
 
         `budget` is the caller's remaining time in all (a query's timeout, a health check's):
-        neither the wait nor opening or checking the connection may run past it.
+        neither the wait nor opening or checking the connection may run past it. An idle
+        connection is checked before it is lent when it has been idle for ``check_after_idle_s``
+        or more, or when `check` asks for it (a health probe); a new one is not (it just answered).
         """
         wait_s = self._config.acquire_timeout_s if timeout is None else timeout
         if budget is not None:
             wait_s = min(wait_s, budget)
         started = time.monotonic()
         deadline = started + wait_s
+        conn: C | None = None
         with self._cond:
             self._waiting += 1
             try:
@@ -124,7 +131,8 @@ class ConnectionPool(Generic[C]):
                     if self._closed:
                         raise NotConnectedError("the connection pool is closed")
                     if self._idle:
-                        conn: C | None = self._idle.pop()
+                        conn, idle_since = self._idle.pop()
+                        check = check or time.monotonic() - idle_since >= self._check_after_idle_s
                         break
                     if self._open_count() < self._config.size:
                         conn = None  # the slot is reserved by counting it in use below
@@ -145,7 +153,10 @@ class ConnectionPool(Generic[C]):
         if budget is not None:
             engine_deadline = min(engine_deadline, started + budget)
         try:
-            conn = self._open_new(engine_deadline) if conn is None else self._checked(conn, engine_deadline)
+            if conn is None:
+                conn = self._open_new(engine_deadline)
+            elif check:
+                conn = self._checked(conn, engine_deadline)
         except BaseException:
             with self._cond:
                 self._in_use -= 1
@@ -162,7 +173,7 @@ class ConnectionPool(Generic[C]):
             self._in_use -= 1
             keep = not (broken or self._closed)
             if keep:
-                self._idle.append(conn)
+                self._idle.append((conn, time.monotonic()))
             elif broken:
                 self._lost += 1
             self._cond.notify()
@@ -175,7 +186,7 @@ class ConnectionPool(Generic[C]):
         """Close idle connections now and checked-out ones when they come back."""
         with self._cond:
             self._closed = True
-            idle, self._idle = list(self._idle), deque()
+            idle, self._idle = [conn for conn, _ in self._idle], deque()
             self._cond.notify_all()
         for conn in idle:
             self._discard(conn)
@@ -233,10 +244,13 @@ class ConnectionPool(Generic[C]):
             )
             return conn
         except Exception as exc:  # any failure of the check means the connection is gone
+            failure = exc
             log.info("replacing a pooled connection that failed its check (%s)", type(exc).__name__)
         self._discard(conn, deadline)
         with self._cond:
             self._lost += 1
+        if isinstance(failure, ConnectTimeoutError) and deadline - time.monotonic() <= 0:
+            raise failure  # no time is left to open a replacement: say what did not answer
         return self._open_new(deadline)
 
     def _discard(self, conn: C, deadline: float | None = None) -> None:

@@ -84,8 +84,12 @@ class ResultStream(Protocol):
 class EngineConnection(Protocol):
     """One pooled connection as the query machinery sees it."""
 
-    def run(self, sql: str, row_limit: int | None) -> ResultStream:
-        """Start `sql`; `row_limit` is a hint the engine may push down (the handle enforces it)."""
+    def run(self, sql: str, row_limit: int | None, timeout_s: float) -> ResultStream:
+        """Start `sql`; `row_limit` is a hint the engine may push down (the handle enforces it).
+
+        `timeout_s` is the query's own timeout, for an engine-side backstop (a statement timeout
+        of a little more): the core's deadline and interrupt still stop the query on time.
+        """
 
     def interrupt(self) -> None:
         """Stop whatever runs on this connection.
@@ -128,6 +132,9 @@ class QueryHandle:
         self._telemetry = telemetry
         self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=_QUEUE_BATCHES)
         self._lock = threading.Lock()
+        # Held while an interrupt is in flight; the worker takes it before it gives the lease back,
+        # so a late interrupt never reaches the next query on the same connection.
+        self._interrupting = threading.Lock()
         self._lease: Lease[EngineConnection] | None = None
         self._stop_reason: QueryOutcome | None = None
         self._settled = False
@@ -229,14 +236,15 @@ class QueryHandle:
         deadline = time.monotonic() + _INTERRUPT_GIVE_UP_S
         pause = _INTERRUPT_FIRST_RETRY_S  # soon at first: a lost interrupt should cost ~1 ms, not 50
         while True:
-            with self._lock:  # once released, the connection may already run someone else's query
-                lease = None if self._settled else self._lease
-            if lease is None:
-                return
-            try:
-                lease.connection.interrupt()
-            except Exception as exc:  # the engine refused the interrupt: the settle step still holds
-                log.debug("interrupting a query failed: %s", type(exc).__name__)
+            with self._interrupting:
+                with self._lock:
+                    lease = None if self._settled else self._lease
+                if lease is None:
+                    return
+                try:
+                    lease.connection.interrupt()
+                except Exception as exc:  # the engine refused the interrupt: the settle step still holds
+                    log.debug("interrupting a query failed: %s", type(exc).__name__)
             if self._done.wait(pause) or time.monotonic() >= deadline:
                 return
             pause = min(pause * 2, _INTERRUPT_RETRY_S)
@@ -274,7 +282,8 @@ class QueryHandle:
             if stopped_early:
                 return
             self._started.set()
-            stream = lease.connection.run(self.sql, None if self.limit is None else self.limit + 1)
+            row_limit = None if self.limit is None else self.limit + 1
+            stream = lease.connection.run(self.sql, row_limit, self.timeout_s)
             self.columns = list(stream.columns)
             if self._pump(stream):
                 self.stats = _reported_stats(stream)
@@ -331,6 +340,8 @@ class QueryHandle:
                 self._settle_locked(confirmed=True)
             abandoned = self.stop_confirmed is False  # the core retires that lease itself
         if lease is not None and not abandoned:
+            with self._interrupting:  # an interrupt in flight lands before anyone else gets the lease
+                pass
             if error is not None and error.breaks_connection:
                 lease.invalidate()
             else:
@@ -344,6 +355,10 @@ class QueryHandle:
             self._outcome = reason
             self.error = _stop_error(reason, self.timeout_s)
             self.stop_confirmed = confirmed
+        elif isinstance(self.error, QueryTimeoutError):  # the engine's own backstop stopped it
+            self._outcome = QueryOutcome.TIMED_OUT
+        elif isinstance(self.error, QueryCancelledError):  # stopped in the engine by someone else
+            self._outcome = QueryOutcome.CANCELLED
         elif self.error is not None:
             self._outcome = QueryOutcome.FAILED
         else:

@@ -9,7 +9,6 @@ in-memory reader this way).
 
 from __future__ import annotations
 
-import os
 import threading
 import weakref
 from collections.abc import Callable, Iterable
@@ -37,34 +36,6 @@ def use_meter_provider(provider: metrics.MeterProvider | None) -> None:
     global _provider, _instruments
     with _lock:
         _provider, _instruments = provider, None
-
-
-def configure_from_env() -> None:
-    """Install a console exporter when OTEL_METRICS_EXPORTER asks for one; OTLP if it is installed."""
-    exporter_name = os.environ.get("OTEL_METRICS_EXPORTER", "none").lower()
-    if exporter_name in ("", "none"):
-        return
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import (
-        ConsoleMetricExporter,
-        MetricExporter,
-        PeriodicExportingMetricReader,
-    )
-
-    exporter: MetricExporter
-    if exporter_name == "console":
-        exporter = ConsoleMetricExporter()
-    elif exporter_name == "otlp":
-        try:
-            from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # type: ignore[import-not-found]
-                OTLPMetricExporter,
-            )
-        except ImportError:
-            return
-        exporter = OTLPMetricExporter()
-    else:
-        return
-    metrics.set_meter_provider(MeterProvider(metric_readers=[PeriodicExportingMetricReader(exporter)]))
 
 
 def _instrument(name: str) -> Any:

@@ -55,7 +55,7 @@ class _AbandoningConnection:
         self._stopped = threading.Event()
         self._burners = burners
 
-    def run(self, sql: str, row_limit: int | None) -> _Stream:
+    def run(self, sql: str, row_limit: int | None, timeout_s: float) -> _Stream:
         self._stopped.clear()
         if sql.startswith("SELECT 1"):
             name = "one" if "AS one" in sql else "1"

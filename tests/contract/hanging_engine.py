@@ -59,7 +59,7 @@ class _Conn:
         self.interrupts = 0
         self.closed = False
 
-    def run(self, sql: str, row_limit: int | None) -> _OneRow:
+    def run(self, sql: str, row_limit: int | None, timeout_s: float) -> _OneRow:
         if sql == HANG:
             self.gate.wait()  # the "network call": deaf to interrupt()
         return _OneRow()

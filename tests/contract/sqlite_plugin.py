@@ -71,7 +71,7 @@ class SQLiteCursor:
     def __init__(self, path: str) -> None:
         self.db = sqlite3.connect(path, check_same_thread=False)  # used by one query thread at a time
 
-    def run(self, sql: str, row_limit: int | None) -> SQLiteResult:
+    def run(self, sql: str, row_limit: int | None, timeout_s: float) -> SQLiteResult:
         try:
             return SQLiteResult(self.db.execute(sql))
         except sqlite3.Error as exc:

@@ -47,6 +47,7 @@ def test_an_engine_still_down_reports_why_not_only_that_a_query_failed(
     plugin: EngineThatWasDown, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plugin.down = "the engine's server went away"
+    monkeypatch.setattr(plugin, "health_via", "query")  # probe with a query, and make it fail
     monkeypatch.setattr(plugin, "health_sql", "SELECT * FROM a_table_that_is_not_there")
     status = plugin.health_check(timeout=2)
     assert status.status is HealthState.UNHEALTHY

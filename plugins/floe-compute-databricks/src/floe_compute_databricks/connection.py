@@ -170,24 +170,23 @@ class DatabricksSession:
         self.last_used = time.monotonic()
 
     # -- EngineConnection ------------------------------------------------------------------
-    def run(self, sql: str, row_limit: int | None) -> DatabricksResult:
+    def run(self, sql: str, row_limit: int | None, timeout_s: float) -> DatabricksResult:
         """Start `sql` and wait until the warehouse has its result; stream it from there.
 
-        `sql` may carry its timeout (`timeout_s`, set by the plugin's `execute`); the statement's
-        STATEMENT_TIMEOUT is ceil(timeout) + 10 s, the session's default that of the target.
+        The statement's STATEMENT_TIMEOUT is ceil(timeout_s) + 10 s (the session's default is
+        that of the target, so most statements need no SET).
         """
-        timeout_s: float | None = getattr(sql, "timeout_s", None)
         with self._lock:
             self._stop.clear()
             self._cancelled.clear()
             self._cancel_sent = None
         self.last_used = time.monotonic()
         try:
-            self._set_statement_timeout(self._default_timeout_s if timeout_s is None else timeout_s)
+            self._set_statement_timeout(timeout_s)
             cursor = self.connection.cursor(arraysize=BATCH_ROWS, row_limit=row_limit)
             with self._lock:
                 self._cursor = cursor
-            cursor.execute_async(str(sql))
+            cursor.execute_async(sql)
             query_id = cursor.query_id
             if self._stop.is_set():  # the interrupt came before the command id was known
                 self._cancel(cursor)

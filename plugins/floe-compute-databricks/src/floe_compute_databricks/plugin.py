@@ -37,7 +37,6 @@ from floe_tui.compute import (
     MemoryStats,
     NotConnectedError,
     PooledComputePlugin,
-    QueryHandle,
     ResourceSize,
     ResourceSpec,
     dbt_env_var,
@@ -66,21 +65,6 @@ def _import_sdk() -> None:
         import databricks.sdk.service.sql  # noqa: F401
     except Exception as exc:  # the health poll that needs it reports the failure
         log.debug("importing databricks-sdk failed: %s", type(exc).__name__)
-
-
-class _Statement(str):
-    """A statement that knows its timeout, so its session can set STATEMENT_TIMEOUT for it.
-
-    ``EngineConnection.run`` receives the SQL and the row limit only; the statement's timeout
-    travels with the text (the core hands `run` the same object that `execute` was given).
-    """
-
-    timeout_s: float
-
-    def __new__(cls, sql: str, timeout_s: float) -> _Statement:
-        statement = super().__new__(cls, sql)
-        statement.timeout_s = timeout_s
-        return statement
 
 
 class DatabricksComputePlugin(PooledComputePlugin[DatabricksConnection, DatabricksSession]):
@@ -139,11 +123,6 @@ class DatabricksComputePlugin(PooledComputePlugin[DatabricksConnection, Databric
 
     def check_connection(self, conn: DatabricksSession) -> None:
         conn.check()
-
-    # -- queries ---------------------------------------------------------------------------
-    def execute(self, sql: str, *, timeout: float | None = None, limit: int | None = None) -> QueryHandle:
-        effective = self.config.query_timeout_s if timeout is None else timeout
-        return super().execute(_Statement(sql, effective), timeout=timeout, limit=limit)
 
     def memory_stats(self) -> MemoryStats | None:
         """None: a warehouse's memory is not reported to its clients."""

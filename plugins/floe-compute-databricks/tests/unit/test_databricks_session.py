@@ -23,7 +23,6 @@ from floe_compute_databricks.connection import (
     statement_timeout_s,
     warehouse_health,
 )
-from floe_compute_databricks.plugin import _Statement
 from floe_tui.compute import ComputeConfig, ConfigError, NotConnectedError, QueryError
 
 Target = Callable[..., ComputeConfig]
@@ -56,12 +55,6 @@ def test_the_connector_gets_no_telemetry_the_statement_timeout_and_one_attempt()
 def test_statement_timeout_is_the_timeout_rounded_up_plus_ten_seconds(timeout: float, expected: int) -> None:
     assert STATEMENT_TIMEOUT_MARGIN_S == 10
     assert statement_timeout_s(timeout) == expected
-
-
-def test_a_statement_carries_its_timeout_and_is_still_its_text() -> None:
-    statement = _Statement("SELECT 1", 7.5)
-
-    assert statement == "SELECT 1" and str(statement) == "SELECT 1" and statement.timeout_s == 7.5
 
 
 def test_queries_need_a_connected_target(target: Target) -> None:

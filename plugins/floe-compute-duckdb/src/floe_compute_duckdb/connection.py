@@ -153,7 +153,7 @@ class DuckDBCursor:
     def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
         self.cursor = cursor
 
-    def run(self, sql: str, row_limit: int | None) -> DuckDBResult:
+    def run(self, sql: str, row_limit: int | None, timeout_s: float) -> DuckDBResult:
         self.cursor.execute(sql)  # returns once the pipeline is ready: results are streamed
         return DuckDBResult(self.cursor)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import SecretStr
 
@@ -53,6 +53,9 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBConnection, DuckDBCursor]):
     is_self_hosted: ClassVar[bool] = True
     config_model: ClassVar[type[DuckDBConnection]] = DuckDBConnection
     credential_names: ClassVar[frozenset[str]] = frozenset({"s3_key_id", "s3_secret"})
+    #: A health poll checks a pooled cursor (`SELECT 1` on it) rather than running a query through
+    #: the streaming machinery: the dashboard polls every second, and that is most of its cost.
+    health_via: ClassVar[Literal["query", "check"]] = "check"
 
     def __init__(self, config: ComputeConfig | None = None) -> None:
         super().__init__(config)

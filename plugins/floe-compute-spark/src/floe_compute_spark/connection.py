@@ -44,7 +44,10 @@ class SparkSlot:
         self._interrupted = threading.Event()
 
     # -- the EngineConnection protocol -------------------------------------------------------
-    def run(self, sql: str, row_limit: int | None) -> ClassicResult | CollectedResult | ConnectResult:
+    def run(
+        self, sql: str, row_limit: int | None, timeout_s: float
+    ) -> ClassicResult | CollectedResult | ConnectResult:
+        """`timeout_s` is unused: Spark has no statement timeout; the core's deadline cancels the jobs."""
         label = f"{self.label}-{next(self._queries)}"
         self.current = label
         if self._interrupted.is_set():
