@@ -9,19 +9,22 @@ driver until a command needs it.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from floe_tui import __version__
 from floe_tui.exits import EXIT_CANCELLED, EXIT_OK, EXIT_USAGE, UsageError
+from floe_tui.telemetry_export import start_export
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"error: {message} (hint: floe-tui {self.prog.split()[-1]} --help)\n")
+        # `prog` is "floe-tui" for the command itself and "floe-tui validate" for a sub-command.
+        self.exit(EXIT_USAGE, f"error: {message} (hint: {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,11 +49,24 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("ui", parents=[common], help="the console (the default)")
     validate = commands.add_parser("validate", parents=[common], help="check the manifests; exit 1 on errors")
     validate.add_argument("path", nargs="?", type=Path, help="manifest directory or file")
-    validate.add_argument("--format", choices=["text", "json"], default="text")
+    validate.add_argument(
+        "--format",
+        choices=["text", "json", "github", "sarif", "junit"],
+        default="text",
+        help="text, json, or for CI: github (workflow commands), sarif (2.1.0), junit (XML)",
+    )
 
     plan = commands.add_parser("plan", parents=[common], help="every transform's compute and dbt output")
     plan.add_argument("--product", help="only this product (name, or domain/name)")
     plan.add_argument("--format", choices=["text", "json"], default="text")
+
+    diff = commands.add_parser("diff", help="what a change to the manifests does to the plan")
+    diff.add_argument("base", type=Path, help="manifests before the change (directory or file, as -m)")
+    diff.add_argument("head", type=Path, help="manifests after the change")
+    envs = diff.add_mutually_exclusive_group()
+    envs.add_argument("--env", help="environment (default: $FLOE_ENV, else dev)")
+    envs.add_argument("--all-envs", action="store_true", help="every environment of either tree")
+    diff.add_argument("--format", choices=["text", "json"], default="text")
 
     profiles = commands.add_parser("profiles", parents=[common], help="write a product's dbt profiles.yml")
     profiles.add_argument("--product", required=True, help="product name, or domain/name")
@@ -69,11 +85,25 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--limit", type=_non_negative_int, help="at most this many rows")
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
     query.add_argument("sql", help="the SQL, or - to read it from stdin")
+
+    monitor = commands.add_parser(
+        "monitor", parents=[common], help="poll the approved targets; JSON lines until SIGTERM/SIGINT"
+    )
+    monitor.add_argument("--compute", help="only this target")
+    monitor.add_argument(
+        "--interval", type=_interval, default=1.0, help="seconds between polls, 0.2 to 60 (default 1)"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    _tolerant_output()
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # reported by the sub-command's parser, so the hint names its --help
+        sub_parsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        owner = sub_parsers.choices.get(args.command, parser) if args.command else parser
+        owner.error(f"unrecognized arguments: {' '.join(unknown)}")
     command = args.command or "ui"
     # `floe-tui -m PATH validate` means what `floe-tui validate -m PATH` means.
     if getattr(args, "manifests", None) is None:
@@ -86,7 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from floe_tui import commands
 
         handler = getattr(commands, f"run_{command}")
-        return int(handler(args))
+        export = start_export(console=sys.stderr)  # metrics leave the process (DESIGN section 9)
+        try:
+            return int(handler(args))
+        finally:
+            export.shutdown()
     except UsageError as exc:
         print(f"error: {exc} (hint: {exc.hint})", file=sys.stderr)
         return EXIT_USAGE
@@ -98,14 +132,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
+def _tolerant_output() -> None:
+    """A file name that is not UTF-8 (held as surrogate escapes) prints escaped, not as a traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
+
+
 def _run_console(args: argparse.Namespace) -> int:
     """The console (Textual is imported here, never at module scope: headless commands stay fast)."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("the console needs a terminal", "run it in a terminal, or use a sub-command")
+    from floe_tui.console.files import data_dir
     from floe_tui.paths import default_manifests
     from floe_tui.tui import run
 
-    return run(args.manifests or default_manifests(), args.env)
+    log = _metrics_log(data_dir())
+    export = start_export(console=log)  # the console exporter writes to a file, never the screen
+    try:
+        return run(args.manifests or default_manifests(), args.env)
+    finally:
+        export.shutdown()
+        log.close()
+
+
+def _metrics_log(directory: Path) -> TextIO:
+    """`metrics.log` in the data directory, or nowhere when that cannot be written."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        return (directory / "metrics.log").open("a", encoding="utf-8")
+    except OSError:
+        return open(os.devnull, "w", encoding="utf-8")
+
+
+def _interval(text: str) -> float:
+    seconds = _positive_float(text)
+    if not 0.2 <= seconds <= 60:
+        raise argparse.ArgumentTypeError("must be between 0.2 and 60 seconds")
+    return seconds
 
 
 def _positive_float(text: str) -> float:

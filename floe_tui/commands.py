@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from floe_tui.compute import (
     ComputeError,
@@ -18,12 +18,16 @@ from floe_tui.compute import (
     ComputeRegistry,
     HealthState,
     HealthStatus,
-    QueryCancelledError,
     QueryHandle,
-    QueryTimeoutError,
+    UnknownComputeError,
 )
 from floe_tui.exits import EXIT_CANCELLED, EXIT_OK, EXIT_PROBLEM, EXIT_TIMED_OUT, UsageError
 from floe_tui.governance import Compiler, Diagnostic, Level, Plan, default_manifests
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from floe_tui.console.queries import Finished, Page, QueryRun
 
 TABLE_ROWS = 1000
 #: The transform fields of `validate --format json` (DESIGN section 4).
@@ -73,10 +77,38 @@ def run_validate(args: argparse.Namespace) -> int:
     environment(args, plan)
     if args.format == "json":
         print(json.dumps(validation_document(plan), indent=2))
+    elif args.format in ("github", "sarif", "junit"):
+        from floe_tui.reports import ci_report
+
+        sys.stdout.write(ci_report(plan, args.format))
     else:
         print_diagnostics(plan.diagnostics, sys.stdout)
         print(("ok: " if plan.ok else "failed: ") + _summary(plan))
     return EXIT_OK if plan.ok else EXIT_PROBLEM
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    """`floe-tui diff BASE HEAD`: exit 0 when HEAD has no error diagnostic, 1 when it has."""
+    from floe_tui.governance.diff import diff_plans, plan_environments
+    from floe_tui.reports import diff_text
+
+    for path in (args.base, args.head):
+        if not path.exists():
+            raise UsageError(
+                f"{path}: no such file or directory", "pass BASE and HEAD as manifest directories or files"
+            )
+    base, head = load_plan(args, args.base), load_plan(args, args.head)
+    known = plan_environments(base, head)
+    if args.all_envs:
+        environments = known
+    else:
+        env: str = args.env or os.environ.get("FLOE_ENV") or "dev"
+        if known and env not in known:
+            raise UsageError(f"unknown environment `{env}`", f"environments are: {', '.join(known)}")
+        environments = [env]
+    diff = diff_plans(base, head, environments, str(args.base), str(args.head))
+    sys.stdout.write(diff.model_dump_json(indent=2) + "\n" if args.format == "json" else diff_text(diff))
+    return EXIT_OK if diff.ok else EXIT_PROBLEM
 
 
 def validation_document(plan: Plan) -> dict[str, Any]:
@@ -187,7 +219,10 @@ def select_target(plan: Plan, registry: ComputeRegistry, name: str | None) -> st
         raise ComputeError(
             f"target `{name}` has configuration errors", "run `floe-tui validate` and fix them"
         )
-    return registry.validate_selection(name)
+    try:
+        return registry.validate_selection(name)
+    except UnknownComputeError as exc:  # a bad argument, not a problem of the manifests: exit 2
+        raise UsageError(exc.message, exc.hint) from None
 
 
 # -- query ---------------------------------------------------------------------------------
@@ -203,32 +238,43 @@ def run_query(args: argparse.Namespace) -> int:
     except ComputeError as exc:
         return _fail(exc)
     try:
-        plugin = registry.get(select_target(plan, registry, args.compute))
-        plugin.connect()
+        target = select_target(plan, registry, args.compute)
+        plugin = registry.get(target)
     except ComputeError as exc:
         registry.close()
         return _fail(exc)
+    import time
+
+    from floe_tui.console.queries import QueryRun, stream
+
     limit = args.limit if args.limit is not None else (TABLE_ROWS if args.format == "table" else None)
-    handle = plugin.execute(sql, timeout=args.timeout or plan.query_timeout_s, limit=limit)
+    # The console's query stream (connect, execute, growing pages, one outcome), printed.
+    run = QueryRun(1, target, sql, limit, args.timeout or plan.query_timeout_s, started=time.monotonic())
     try:
-        _print_rows(handle, args.format)
+        finished = _print_rows(run, stream(run, plugin), args.format)
     except KeyboardInterrupt:
-        handle.cancel()
-        handle.wait(10)
-        print(f"error: query cancelled{_unconfirmed(handle)}", file=sys.stderr)
+        if run.handle is not None:
+            run.handle.cancel()
+            run.handle.wait(10)
+        unconfirmed = _unconfirmed(run.handle) if run.handle is not None else ""
+        print(f"error: query cancelled{unconfirmed}", file=sys.stderr)
         return EXIT_CANCELLED
-    except QueryTimeoutError as exc:
-        print(f"error: {exc.message}{_unconfirmed(handle)}", file=sys.stderr)
-        return EXIT_TIMED_OUT
-    except QueryCancelledError:
-        print(f"error: query cancelled{_unconfirmed(handle)}", file=sys.stderr)
-        return EXIT_CANCELLED
-    except ComputeError as exc:
-        return _fail(exc)
     finally:
         registry.close()
-    if handle.truncated:
-        print(f"note: showing the first {handle.rows} rows of more (raise --limit)", file=sys.stderr)
+    unconfirmed = _unconfirmed(run.handle) if run.handle is not None else ""
+    if finished.outcome == "timed_out":
+        print(f"error: {finished.message}{unconfirmed}", file=sys.stderr)
+        return EXIT_TIMED_OUT
+    if finished.outcome == "cancelled":
+        print(f"error: query cancelled{unconfirmed}", file=sys.stderr)
+        return EXIT_CANCELLED
+    if finished.outcome != "completed":
+        if finished.error is not None:
+            return _fail(finished.error)
+        print(f"error: {finished.message}", file=sys.stderr)  # an engine's own exception
+        return EXIT_PROBLEM
+    if finished.truncated:
+        print(f"note: showing the first {finished.rows} rows of more (raise --limit)", file=sys.stderr)
     return EXIT_OK
 
 
@@ -236,29 +282,66 @@ def _unconfirmed(handle: QueryHandle) -> str:
     return " (the engine did not confirm it stopped)" if handle.stop_confirmed is False else ""
 
 
-def _print_rows(handle: Any, form: str) -> None:
+def _print_rows(run: QueryRun, items: Iterator[Page | Finished], form: str) -> Finished:
+    """Print the pages of a query stream as they come (a table once all are in); its Finished."""
+    from floe_tui.console.queries import Finished
+
+    pages: list[Page] = []
+    finished: Finished | None = None
+    writer = csv.writer(sys.stdout)
+    started = False  # csv: the header is out; json: the opening bracket is
+    first_row = True
+    for item in items:
+        if isinstance(item, Finished):
+            finished = item
+        elif form == "table":
+            pages.append(item)
+        elif form == "csv":
+            if not started:  # the columns are known once a page (or the end) is in
+                writer.writerow([name for name, _ in item.columns])
+                started = True
+            writer.writerows(list(row.values()) for row in item.table.to_pylist())
+        else:
+            if not started:
+                sys.stdout.write("[")
+                started = True
+            for row in item.table.to_pylist():
+                sys.stdout.write(("" if first_row else ",") + "\n  " + json.dumps(row, default=str))
+                first_row = False
+    if finished is None:  # a stream always ends in its outcome
+        raise RuntimeError("the query stream ended without an outcome")
+    if finished.outcome != "completed":
+        return finished  # rows already written stay; the caller says what went wrong
     if form == "table":
-        result = handle.fetch_all()
-        rows = [tuple("NULL" if v is None else str(v) for v in row.values()) for row in result.to_pylist()]
-        print_columns(tuple(c.name for c in handle.columns), rows)
+        rows = [
+            tuple("NULL" if v is None else str(v) for v in row.values())
+            for page in pages
+            for row in page.table.to_pylist()
+        ]
+        print_columns(tuple(name for name, _ in finished.columns), rows)
         sys.stdout.flush()
-        print(f"{handle.rows} row(s) in {handle.elapsed_s:.3f} s", file=sys.stderr)
-        return
-    if form == "csv":
-        writer = csv.writer(sys.stdout)
-        batches = handle.batches()
-        first = next(batches, None)  # the columns are known once a batch (or the end) is in
-        writer.writerow([c.name for c in handle.columns])
-        for batch in [first, *batches] if first is not None else []:
-            writer.writerows(list(row.values()) for row in batch.to_pylist())
-        return
-    sys.stdout.write("[")
-    first = True
-    for batch in handle.batches():
-        for row in batch.to_pylist():
-            sys.stdout.write(("" if first else ",") + "\n  " + json.dumps(row, default=str))
-            first = False
-    sys.stdout.write("\n]\n" if not first else "]\n")
+        stats = run.handle.stats if run.handle is not None else None
+        print(f"{finished.rows} row(s) in {finished.elapsed_s:.3f} s{_stats_note(stats)}", file=sys.stderr)
+    elif form == "csv" and not started:
+        writer.writerow([name for name, _ in finished.columns])
+    elif form == "json":
+        sys.stdout.write("" if started else "[")
+        sys.stdout.write("\n]\n" if not first_row else "]\n")
+    return finished
+
+
+def _stats_note(stats: Any) -> str:
+    """What the engine reported about the query (QueryHandle.stats): bytes processed and billed, id."""
+    if stats is None:
+        return ""
+    parts = [
+        f"{value:,} bytes {what}"
+        for value, what in ((stats.bytes_processed, "processed"), (stats.bytes_billed, "billed"))
+        if value is not None
+    ]
+    if stats.query_id:
+        parts.append(f"query {stats.query_id}")
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def print_columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
@@ -271,3 +354,59 @@ def print_columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 def _fail(exc: ComputeError) -> int:
     print(f"error: {exc.message} (hint: {exc.hint})", file=sys.stderr)
     return EXIT_PROBLEM
+
+
+# -- monitor -------------------------------------------------------------------------------
+def run_monitor(args: argparse.Namespace) -> int:
+    """The dashboard's monitor without a screen: JSON lines on stdout until SIGTERM or SIGINT."""
+    import signal
+    import threading
+
+    from floe_tui.console.engines import Engines
+    from floe_tui.monitor import MonitorEvent
+
+    plan = load_plan(args)
+    env = environment(args, plan)
+    try:
+        registry = plan.registry(env)
+        names = [select_target(plan, registry, args.compute)] if args.compute else registry.names
+    except ComputeError as exc:
+        return _fail(exc)
+    registry.close()
+    if not names:
+        raise UsageError(f"no approved target to monitor in {env}", "approve a compute target")
+    lock = threading.Lock()
+
+    def emit(event: MonitorEvent) -> None:  # on monitor threads: one whole line at a time
+        line = json.dumps(monitor_line(event))
+        with lock:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+
+    engines = Engines(
+        plan, env, on_sample=lambda sample: None, on_event=emit, interval_s=args.interval, targets=names
+    )
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        if engines.ensure_monitor() is None:
+            return _fail(ComputeError(engines.error or "no target can be monitored"))
+        stop.wait()
+    finally:
+        engines.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return EXIT_OK
+
+
+def monitor_line(event: Any) -> dict[str, Any]:
+    """One event as `floe-tui monitor` prints it (DESIGN section 9)."""
+    line: dict[str, Any] = {
+        "at": event.at.isoformat(timespec="milliseconds"),
+        "target": event.target,
+        "kind": event.kind,
+        "message": event.message,
+    }
+    if event.status is not None:
+        line["status"] = event.status
+    return line

@@ -4,75 +4,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-
-from pydantic import BaseModel, ConfigDict
 
 from floe_tui.compute.models import SECRET_KEY_NAMES
 
+# The diagnostic and its catalogue are plain data in a leaf module, so the console's first paint
+# can show diagnostics without loading the compiler; they are governance's names all the same.
+from floe_tui.planmodel import CATALOGUE, Diagnostic, Severity, sort_key
 
-class Severity(StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
-
-
-#: code -> (severity, what it means). Codes never change meaning; new ones are added.
-CATALOGUE: dict[str, tuple[Severity, str]] = {
-    "FLOE-E100": (Severity.ERROR, "YAML syntax error"),
-    "FLOE-E101": (Severity.ERROR, "schema error"),
-    "FLOE-E102": (Severity.ERROR, "file unreadable or unsafe"),
-    "FLOE-E200": (Severity.ERROR, "parent or platform manifest not found"),
-    "FLOE-E201": (Severity.ERROR, "inheritance cycle"),
-    "FLOE-E202": (Severity.ERROR, "scope mismatch"),
-    "FLOE-E203": (Severity.ERROR, "duplicate name"),
-    "FLOE-E300": (Severity.ERROR, "transform compute not approved for its product"),
-    "FLOE-E301": (Severity.ERROR, "compute outside the parent's approved set"),
-    "FLOE-E302": (Severity.ERROR, "default compute not approved at this level"),
-    "FLOE-E303": (Severity.ERROR, "compute plugin not installed"),
-    "FLOE-E304": (Severity.ERROR, "connection invalid for the plugin"),
-    "FLOE-E305": (Severity.ERROR, "literal secret in a manifest"),
-    "FLOE-E400": (Severity.ERROR, "environment parity broken"),
-    "FLOE-E401": (Severity.ERROR, "environment override changes a plugin"),
-    "FLOE-E402": (Severity.ERROR, "unknown environment"),
-    "FLOE-W500": (Severity.WARNING, "approved compute used by no transform"),
-}
-
-
-class Diagnostic(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    code: str
-    severity: Severity
-    message: str
-    file: str
-    line: int
-    column: int
-    hint: str
-
-    @classmethod
-    def make(cls, code: str, message: str, file: str, position: tuple[int, int], hint: str) -> Diagnostic:
-        return cls(
-            code=code,
-            severity=CATALOGUE[code][0],
-            message=message,
-            file=file,
-            line=position[0],
-            column=position[1],
-            hint=hint,
-        )
-
-    @property
-    def is_error(self) -> bool:
-        return self.severity is Severity.ERROR
-
-    def format(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}"
-        return f"{where}: {self.code} {self.severity}: {self.message} (hint: {self.hint})"
-
-
-def sort_key(diagnostic: Diagnostic) -> tuple[str, int, int, str]:
-    return (diagnostic.file, diagnostic.line, diagnostic.column, diagnostic.code)
+__all__ = [
+    "CATALOGUE", "MASK", "Diagnostic", "Severity", "excerpt", "mask_secrets", "mask_source", "sort_key",
+]  # fmt: skip
 
 
 MASK = "****"

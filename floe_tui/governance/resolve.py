@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -27,101 +27,23 @@ from floe_tui.governance.schema import (
     ProductDoc,
 )
 from floe_tui.governance.source import PathKey, SourceFile
+from floe_tui.planmodel import Level, PlanModel, Provenance, Scope, TransformPlan
+
+# Level, TransformPlan and the literals are plain data of the leaf `floe_tui.planmodel` (the console
+# paints a snapshot of them without loading this compiler); they remain governance's names.
+__all__ = ["Level", "Plan", "ProductCache", "Provenance", "Scope", "TransformPlan", "resolve"]
 
 #: `scheme:` at the start of a connection path (md:, s3://, https://): not a local file.
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
-Provenance = Literal["explicit", "product-default", "domain-default", "enterprise-default"]
-Scope = Literal["enterprise", "domain", "product"]
 
 
-@dataclass(frozen=True, slots=True)
-class TransformPlan:
-    """One transform's resolved compute: a plain slotted record, as a plan holds 100,000s of them."""
+@dataclass(kw_only=True)
+class Plan(PlanModel):
+    """A compiled plan: the plain model (`floe_tui.planmodel`) and what only the compiler knows."""
 
-    domain: str | None
-    product: str
-    transform: str
-    compute: str | None
-    source: Provenance | None
-    environments: dict[str, str | None]
-    file: str
-    line: int
-
-    def output(self, environment: str) -> str | None:
-        """The dbt output this transform runs on in `environment`."""
-        compute = self.environments.get(environment)
-        return f"{environment}_{compute}" if compute else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "domain": self.domain,
-            "product": self.product,
-            "transform": self.transform,
-            "compute": self.compute,
-            "source": self.source,
-            "environments": dict(self.environments),
-            "file": self.file,
-            "line": self.line,
-        }
-
-
-@dataclass
-class Level:
-    """One node of the governance tree, as the console and `plan` show it."""
-
-    scope: Scope
-    name: str
-    file: str
-    path: Path
-    #: Position of `metadata.name`, where the console jumps and duplicates are reported.
-    line: int
-    column: int
-    approved: list[str]
-    default: str | None
-    default_declared_by: Scope | None
-    owner: str | None = None
-    parent: Level | None = None
-    children: list[Level] = field(default_factory=list)
-    transforms: list[TransformPlan] = field(default_factory=list)
-
-    @property
-    def qualified_name(self) -> str:
-        if self.scope == "product" and self.parent is not None and self.parent.scope == "domain":
-            return f"{self.parent.name}/{self.name}"
-        return self.name
-
-
-@dataclass
-class Plan:
-    root: Path
-    environments: list[str]
-    diagnostics: list[Diagnostic]
-    enterprises: list[Level]
-    transforms: list[TransformPlan]
     #: environment -> the approved targets' configurations for it (overrides merged, paths resolved)
     targets: dict[str, list[ComputeConfig]]
-    query_timeout_s: float
-    floe_files: int
     plugins: Discovered
-
-    @property
-    def ok(self) -> bool:
-        return not any(d.is_error for d in self.diagnostics)
-
-    def levels(self, scope: Scope) -> list[Level]:
-        found: list[Level] = []
-        stack = list(self.enterprises)
-        while stack:
-            level = stack.pop(0)
-            if level.scope == scope:
-                found.append(level)
-            stack.extend(level.children)
-        return found
-
-    def product(self, name: str) -> Level | None:
-        """A product by name, or `domain/product` where names repeat across domains."""
-        matches = [p for p in self.levels("product") if name in (p.name, p.qualified_name)]
-        return matches[0] if len(matches) == 1 else None
 
     def registry(self, environment: str, product: Level | None = None) -> ComputeRegistry:
         """The approved targets of `environment` (narrowed to a product's set) as a ComputeRegistry."""
@@ -173,6 +95,7 @@ def resolve(tree: Tree, plugins: Discovered | None = None, product_cache: Produc
         diagnostics=diagnostics,
         enterprises=enterprises,
         transforms=transforms,
+        target_names={env: [config.name for config in configs] for env, configs in targets.items()},
         targets=targets,
         query_timeout_s=query_timeout_s,
         floe_files=tree.floe_files,

@@ -12,10 +12,11 @@ def run(manifests: Path, env: str | None = None) -> int:
     # Textual waits ESCDELAY ms after a lone escape for the rest of a key sequence (default 100):
     # escape cancels queries here, so answer sooner; a user's own setting wins.
     os.environ.setdefault("ESCDELAY", "25")
-    from floe_tui.tui.prefetch import PlanPrefetch
+    from floe_tui.console.prefetch import PlanPrefetch
 
     prefetch = PlanPrefetch(manifests)  # compiles while Textual loads
-    from floe_tui.tui.app import FloeApp, join_query_threads
+    from floe_tui.console.engines import join_query_threads
+    from floe_tui.tui.app import FloeApp
 
     app = FloeApp(manifests, env, prefetch=prefetch)
     try:

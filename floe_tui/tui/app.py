@@ -1,19 +1,18 @@
-"""The floe-tui console: one Textual app, three screens (DESIGN section 5).
+"""The floe-tui console: one Textual app, three screens (DESIGN section 5), hosting a ConsoleCore.
 
-Threads and the UI: the manifests compile on a thread worker; every engine call (connect, health
-check, query, disconnect) runs on a worker or monitor thread that touches no widget and reports
-by message. Engines connect lazily: on the first dashboard view, the first query, or `ctrl+r`;
-the first paint never waits on or competes with an engine start.
+The core (`floe_tui.console`) holds the plan, the engines, the query runs, the history and the
+event log; the app runs its blocking parts on thread workers, turns what they report into
+messages, and tells the screens what changed. Every engine call (connect, health check, query,
+disconnect) runs on a worker or monitor thread that touches no widget and reports by message.
+Engines connect lazily: on the first dashboard view, the first query, or `ctrl+r`; the first
+paint never waits on or competes with an engine start.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
 import time
 import tomllib
-from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from importlib import resources
@@ -26,28 +25,26 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.theme import Theme
 
-from floe_tui.tui.history import QueryHistory
+from floe_tui.console.core import ConsoleCore
 from floe_tui.tui.messages import (
-    LogLine,
     ManifestsChanged,
     MonitorEventArrived,
     PlanLoaded,
+    ReloadRequested,
     SampleArrived,
 )
-from floe_tui.tui.prefetch import Signature, level_files, manifest_signature
-from floe_tui.tui.snapshot import is_light
 
 if TYPE_CHECKING:
-    from floe_tui.compute import ComputeRegistry
     from floe_tui.compute.discovery import Discovered
-    from floe_tui.governance import Compiler, Level, Plan
-    from floe_tui.monitor import HealthMonitor, MonitorEvent, TargetSample
-    from floe_tui.tui.prefetch import PlanPrefetch
+    from floe_tui.console.events import LogLine
+    from floe_tui.console.prefetch import PlanPrefetch
+    from floe_tui.monitor import MonitorEvent, TargetSample
+    from floe_tui.tui.dashboard_screen import DashboardScreen
+    from floe_tui.tui.governance_screen import GovernanceScreen
+    from floe_tui.tui.query_screen import QueryScreen
 
 DEFAULT_THEME = "floe-dark"
 NO_COLOR_THEME = "floe-high-contrast"
-EVENT_LOG_LINES = 500
-WATCH_INTERVAL_S = 1.0
 QUIT_BUDGET_S = 3.0
 
 
@@ -70,30 +67,12 @@ def load_themes() -> tuple[list[Theme], list[str]]:
     return themes, problems
 
 
-def process_stats_reader() -> Callable[[], tuple[float, int]]:
-    """CPU (% of one core since the previous call) and RSS (bytes) of this process."""
-    import psutil
-
-    process = psutil.Process()
-    process.cpu_percent(None)
-
-    def read() -> tuple[float, int]:
-        return process.cpu_percent(None), process.memory_info().rss
-
-    return read
-
-
 class FloeApp(App[int]):
-    """The console. Parameters other than `manifests`/`env` exist for tests and benchmarks."""
+    """The console: hosts a `ConsoleCore` and renders it. Parameters other than `manifests`/`env`
+    exist for tests and benchmarks."""
 
     TITLE = "floe-tui"
     CSS_PATH = str(Path(__file__).with_name("styles.tcss"))
-    # Screens are imported when first shown: the first paint needs only the governance one.
-    MODES: ClassVar[dict[str, Any]] = {
-        "governance": lambda: _governance_screen(),
-        "dashboard": lambda: _dashboard_screen(),
-        "query": lambda: _query_screen(),
-    }
     DEFAULT_MODE = "governance"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("1", "show('governance')", "Governance", tooltip="the manifests' tree and diagnostics"),
@@ -119,35 +98,31 @@ class FloeApp(App[int]):
         prefetch: PlanPrefetch | None = None,
     ) -> None:
         super().__init__(driver_class=_driver_class())
-        self.manifests = manifests
-        self.env_argument = env
-        self.env = env or os.environ.get("FLOE_ENV") or "dev"
-        self.clock = clock or (lambda: datetime.now().astimezone())
-        self.monotonic = monotonic or time.monotonic
-        self._process_stats = process_stats
-        self.interval_s = interval_s
-        self.health_timeout_s = health_timeout_s
+        self.core = ConsoleCore(
+            manifests,
+            env,
+            on_sample=self._post_sample,
+            on_event=self._post_event,
+            plugins=plugins,
+            prefetch=prefetch,
+            data_dir=data_dir,
+            clock=clock,
+            monotonic=monotonic,
+            process_stats=process_stats,
+            interval_s=interval_s,
+            health_timeout_s=health_timeout_s,
+        )
+        self.core.events.listen(self._event_logged)
         self.watch_files = watch_files
-        self._plugins = plugins
-        self._prefetch = prefetch if plugins is None else None
-        self._real_plan_loaded = False
-        self._compiler: Compiler | None = None
-        self.plan: Plan | None = None
-        self.plan_error: str | None = None
-        self.plan_seconds = 0.0
-        self.plan_generation = 0
-        self.registry: ComputeRegistry | None = None
-        self.registry_error: str | None = None
-        self._registry_key: tuple[str, ...] | None = None
-        self.monitor: HealthMonitor | None = None
-        self.samples: dict[str, TargetSample] = {}
-        self.events: deque[LogLine] = deque(maxlen=EVENT_LOG_LINES)
-        self.selected_product: Level | None = None
-        self.history = QueryHistory(data_dir)
-        self._views: dict[str, Any] = {}
-        self._stop_watching = threading.Event()
         self._quitting = False
-        self.theme_problems: list[str] = []
+        # The screens, made when first shown (the first paint imports only the governance one);
+        # the app tells them of a new plan, sample or log line, they ask it by messages.
+        self._governance: GovernanceScreen | None = None
+        self._dashboard: DashboardScreen | None = None
+        self._query: QueryScreen | None = None
+        self.add_mode("governance", self._make_governance)
+        self.add_mode("dashboard", self._make_dashboard)
+        self.add_mode("query", self._make_query)
         themes, self.theme_problems = load_themes()
         for theme in themes:
             self.register_theme(theme)
@@ -156,218 +131,79 @@ class FloeApp(App[int]):
         if wanted in names:
             self.theme = wanted
 
+    def _make_governance(self) -> Screen[Any]:
+        from floe_tui.tui.governance_screen import GovernanceScreen
+
+        self._governance = GovernanceScreen()
+        return self._governance
+
+    def _make_dashboard(self) -> Screen[Any]:
+        from floe_tui.tui.dashboard_screen import DashboardScreen
+
+        self._dashboard = DashboardScreen()
+        return self._dashboard
+
+    def _make_query(self) -> Screen[Any]:
+        from floe_tui.tui.query_screen import QueryScreen
+
+        self._query = QueryScreen()
+        return self._query
+
     # -- start -----------------------------------------------------------------------------
     def on_mount(self) -> None:
-        self.history.load()
-        if self.history.notice:
-            self.log_event("console", "history", self.history.notice)
-            self.notify(self.history.notice, severity="warning", timeout=8)
+        notice = self.core.start()
+        if notice:
+            self.notify(notice, severity="warning", timeout=8)
         for problem in self.theme_problems:
-            self.log_event("console", "theme", problem)
+            self.core.events.log("console", "theme", problem)
         self.load_plan()
-
-    def register_view(self, name: str, view: Any) -> None:
-        self._views[name] = view
-
-    def view(self, name: str) -> Any:
-        return self._views.get(name)
 
     # -- the plan --------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="compile", exit_on_error=False)
     def load_plan(self) -> None:
-        """Compile the manifests off the UI thread; the compiler re-reads only changed files."""
-        started = time.perf_counter()
-        try:
-            prefetch, self._prefetch = self._prefetch, None
-            if prefetch is not None:
-                snapshot = prefetch.result()
-                if snapshot is not None:  # paint it now; the real plan is compiled right after
-                    problem = None if snapshot.floe_files else f"no floe manifest under {self.manifests}"
-                    self.post_message(PlanLoaded(snapshot, problem, time.perf_counter() - started))
-                    return
-            from floe_tui.governance import Compiler
-
-            if not self.manifests.exists():
-                error = f"{self.manifests}: no such file or directory"
-                self.post_message(PlanLoaded(None, error, time.perf_counter() - started))
-                return
-            if self._compiler is None:
-                self._compiler = Compiler(self._plugins)
-            plan = self._compiler.compile(self.manifests)
-            problem = None if plan.floe_files else f"no floe manifest under {self.manifests}"
-            self.post_message(PlanLoaded(plan, problem, time.perf_counter() - started))
-        except Exception as exc:  # a compiler bug must not take the console down: show it
-            message = f"cannot load the manifests: {type(exc).__name__}: {exc}"
-            self.post_message(PlanLoaded(None, message, time.perf_counter() - started))
+        """Off the UI thread: the snapshot first if there is one, else a compile."""
+        self.post_message(PlanLoaded(self.core.plans.load()))
 
     def on_plan_loaded(self, message: PlanLoaded) -> None:
-        light = is_light(message.plan)
-        first = not light and not self._real_plan_loaded
-        self.plan_error = message.error
-        self.plan_seconds = message.seconds
-        if message.plan is not None:
-            self.plan = message.plan
-        self.plan_generation += 1
-        plan = self.plan
-        if plan is not None and plan.environments and self.env not in plan.environments:
-            fallback = plan.environments[0]
-            self.notify(
-                f"unknown environment `{self.env}`; showing `{fallback}` "
-                f"(environments: {', '.join(plan.environments)})",
-                severity="warning",
-                timeout=8,
-            )
-            self.env = fallback
-        if not first and not light:
-            errors = sum(d.is_error for d in plan.diagnostics) if plan else 0
-            self.log_event("governance", "reload", f"manifests reloaded: {errors} error(s)")
-        self._refresh_engines()
-        if plan is not None and self.selected_product is not None:
-            self.selected_product = plan.product(self.selected_product.qualified_name)
-        for view in list(self._views.values()):
-            view.plan_changed()
-        if light:  # the snapshot is on screen: now compile the real plan (and build engines from it)
+        applied = self.core.plan_loaded(message.loaded)
+        if applied.env_notice:
+            self.notify(applied.env_notice, severity="warning", timeout=8)
+        for screen in (self._governance, self._dashboard, self._query):
+            if screen is not None:
+                screen.plan_changed()
+        if applied.compile_next:  # the snapshot is on screen: now compile the real plan
             self.call_after_refresh(self.load_plan)
-        if first:
-            self._real_plan_loaded = True
-            if self.watch_files:
-                threading.Thread(target=self._watch_manifests, name="floe-watch", daemon=True).start()
+        if applied.first and self.watch_files:
+            self.core.plans.watch(self._post_manifests_changed)
+
+    def _post_manifests_changed(self) -> None:
+        self.post_message(ManifestsChanged())  # called on the watching thread: post, never touch
 
     def on_manifests_changed(self, _: ManifestsChanged) -> None:
         self.load_plan()
 
-    def _watch_manifests(self) -> None:
-        """Poll the manifests' modification times (cheap, portable) and post a change."""
-        last = self._signature()
-        while not self._stop_watching.wait(WATCH_INTERVAL_S):
-            current = self._signature()
-            if current != last:
-                last = current
-                self.post_message(ManifestsChanged())
+    def on_reload_requested(self, _: ReloadRequested) -> None:
+        self.load_plan()
 
-    def _signature(self) -> Signature:
-        return manifest_signature(self.manifests, level_files(self.plan) if self.plan else ())
-
-    # -- engines (lazy) ------------------------------------------------------------------
-    def _refresh_engines(self) -> None:
-        """Keep the registry (and its pools) while the targets' configurations are unchanged."""
-        plan = self.plan
-        if is_light(plan):
-            return  # engines are built from the real plan only
-        key = (
-            tuple(c.model_dump_json() for c in plan.targets.get(self.env, []))
-            + tuple(level.default or "" for level in plan.enterprises)
-            if plan
-            else ()
-        )
-        if key == self._registry_key:
-            return
-        had_monitor = self.monitor is not None
-        self._release_engines()
-        self._registry_key = key
-        self.registry, self.registry_error = None, None
-        if had_monitor:
-            self.ensure_monitor()
-
-    def engines(self) -> ComputeRegistry | None:
-        """The approved targets of this environment as a registry; builds no connection."""
-        if is_light(self.plan):
-            return None  # the real plan is being compiled: a moment
-        if self.registry is None and self.registry_error is None:
-            if self.plan is None:
-                self.registry_error = self.plan_error or "the manifests are not loaded"
-                return None
-            from floe_tui.compute import ComputeError
-
-            try:
-                self.registry = self.plan.registry(self.env)
-            except ComputeError as exc:
-                self.registry_error = f"{exc.message} (hint: {exc.hint})"
-        return self.registry
-
-    def query_registry(self) -> ComputeRegistry | None:
-        """The registry the query pane chooses from: narrowed to the selected product's set."""
-        registry = self.engines()
-        product = self.selected_product
-        if registry is None or product is None:
-            return registry
-        usable = [name for name in product.approved if name in registry]
-        if not usable:
-            return None
-        return registry.restricted(usable, product.default if product.default in usable else None)
-
-    def ensure_monitor(self) -> HealthMonitor | None:
-        """Start polling (and so connecting) every approved target; called on first need."""
-        if self.monitor is not None:
-            return self.monitor
-        registry = self.engines()
-        if registry is None:
-            return None
-        from floe_tui.monitor import HealthMonitor
-
-        plugins = {name: registry.get(name) for name in registry.names}
-        self.monitor = HealthMonitor(
-            plugins,
-            on_sample=self._post_sample,
-            on_event=self._post_event,
-            interval_s=self.interval_s,
-            timeout_s=self.health_timeout_s,
-        )
-        self.monitor.start()
-        every = f"every {self.interval_s:g} s"
-        self.log_event("dashboard", "monitor", f"polling {len(plugins)} target(s) {every}")
-        return self.monitor
-
-    def _release_engines(self) -> None:
-        """Stop polling and close the pools on a thread: nothing here waits on an engine."""
-        monitor, registry = self.monitor, self.registry
-        self.monitor, self.registry = None, None
-        self.samples.clear()
-        if monitor is None and registry is None:
-            return
-        threading.Thread(
-            target=_close_engines, args=(monitor, registry), name="floe-disconnect", daemon=True
-        ).start()
-
+    # -- the monitor (its callbacks run on its threads: post, never touch) --------------------
     def _post_sample(self, sample: TargetSample) -> None:
-        self.post_message(SampleArrived(sample))  # called on a monitor thread: post, never touch
+        self.post_message(SampleArrived(sample))
 
     def _post_event(self, event: MonitorEvent) -> None:
         self.post_message(MonitorEventArrived(event))
 
     def on_sample_arrived(self, message: SampleArrived) -> None:
-        monitor = self.monitor
-        if monitor is None or message.sample.target not in monitor.targets:
-            return
-        self.samples[message.sample.target] = message.sample
-        dashboard = self.view("dashboard")
-        if dashboard is not None and self.current_mode == "dashboard":
-            dashboard.sample_arrived(message.sample)
+        if self.core.sample_arrived(message.sample):
+            dashboard = self._dashboard
+            if dashboard is not None and self.current_mode == "dashboard":
+                dashboard.sample_arrived(message.sample)
 
     def on_monitor_event_arrived(self, message: MonitorEventArrived) -> None:
-        event = message.event
-        self.log_event(event.target, event.kind, event.message)
+        self.core.monitor_event(message.event)
 
-    def process_stats(self) -> tuple[float, int]:
-        if self._process_stats is None:
-            self._process_stats = process_stats_reader()
-        return self._process_stats()
-
-    def set_interval_s(self, seconds: float) -> float:
-        from floe_tui.monitor import clamp_interval
-
-        self.interval_s = clamp_interval(seconds)
-        if self.monitor is not None:
-            self.monitor.interval_s = self.interval_s
-        return self.interval_s
-
-    # -- the event log -------------------------------------------------------------------
-    def log_event(self, source: str, kind: str, message: str) -> None:
-        line = LogLine(self.clock(), source, kind, message)
-        self.events.append(line)
-        dashboard = self.view("dashboard")
-        if dashboard is not None:
-            dashboard.event_logged(line)
+    def _event_logged(self, line: LogLine) -> None:
+        if self._dashboard is not None:
+            self._dashboard.event_logged(line)
 
     # -- actions -------------------------------------------------------------------------
     async def action_show(self, mode: str) -> None:
@@ -386,7 +222,7 @@ class FloeApp(App[int]):
             self.exit(0)
             return
         self._quitting = True
-        closer = self._start_closing()
+        closer = self.core.close_async()
         deadline = time.monotonic() + QUIT_BUDGET_S
 
         def exit_when_closed() -> None:
@@ -402,23 +238,7 @@ class FloeApp(App[int]):
 
         Blocks: for use after the app has exited (and by tests), never from an event handler.
         """
-        self._start_closing().join(timeout_s)
-
-    def _start_closing(self) -> threading.Thread:
-        """Stop watching and polling, cancel the running query, close the pools on a thread."""
-        self._stop_watching.set()
-        if self._prefetch is not None:
-            self._prefetch.cancel()
-        query = self.view("query")
-        if query is not None:
-            query.cancel_running(log=False)
-        monitor, registry = self.monitor, self.registry
-        self.monitor, self.registry = None, None
-        closer = threading.Thread(
-            target=_close_engines, args=(monitor, registry), name="floe-disconnect", daemon=True
-        )
-        closer.start()
-        return closer
+        self.core.close(timeout_s)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -465,38 +285,3 @@ def _driver_class() -> Any:
     from floe_tui.tui.driver import PromptEscapeDriver
 
     return PromptEscapeDriver
-
-
-def _governance_screen() -> Screen[Any]:
-    from floe_tui.tui.governance_screen import GovernanceScreen
-
-    return GovernanceScreen()
-
-
-def _dashboard_screen() -> Screen[Any]:
-    from floe_tui.tui.dashboard_screen import DashboardScreen
-
-    return DashboardScreen()
-
-
-def _query_screen() -> Screen[Any]:
-    from floe_tui.tui.query_screen import QueryScreen
-
-    return QueryScreen()
-
-
-def _close_engines(monitor: HealthMonitor | None, registry: ComputeRegistry | None) -> None:
-    if monitor is not None:
-        monitor.stop(1.0)
-    if registry is not None:
-        with contextlib.suppress(Exception):  # closing is best effort on the way out
-            registry.close()
-    join_query_threads(2.0)
-
-
-def join_query_threads(timeout_s: float) -> None:
-    """Let query workers release their last engine objects before the interpreter exits."""
-    deadline = time.monotonic() + timeout_s
-    for thread in threading.enumerate():
-        if thread.name.startswith("floe-query-") and thread is not threading.current_thread():
-            thread.join(max(0.0, deadline - time.monotonic()))

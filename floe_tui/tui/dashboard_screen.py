@@ -13,16 +13,15 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, RichLog, Static
 
-from floe_tui.tui.messages import LogLine
+from floe_tui.tui.host import ConsoleScreen
 
 if TYPE_CHECKING:
     from floe_tui.compute import MemoryStats, PoolStats
+    from floe_tui.console.events import LogLine
     from floe_tui.monitor import TargetSample
-    from floe_tui.tui.app import FloeApp
 
 SPARK_WINDOW = 60
 SPARK_WIDTH = 50
@@ -171,7 +170,7 @@ class TargetCard(Vertical):
             set_text(self.query_one(".card-memory", Static), memory_text(sample.memory))
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(ConsoleScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "toggle_pause", "Pause/resume"),
         Binding("plus", "faster", "Faster", key_display="+"),
@@ -190,10 +189,6 @@ class DashboardScreen(Screen[None]):
         self._cpu_rss: tuple[float, int] | None = None
         self._state: tuple[object, ...] | None = None
 
-    @property
-    def floe(self) -> FloeApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
         yield Static("floe-tui · dashboard", id="dash-title", classes="title")
         with VerticalScroll(id="cards-scroll"):
@@ -203,13 +198,12 @@ class DashboardScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.floe.register_view("dashboard", self)
         log = self.query_one("#events", RichLog)
-        for line in self.floe.events:
+        for line in self.core.events:
             log.write(self._log_text(line))
 
     def on_screen_resume(self) -> None:
-        self.floe.ensure_monitor()
+        self.core.ensure_monitor()
         self._rebuild_cards()
         self._read_process_stats()
         if self._stats_timer is None:
@@ -222,25 +216,27 @@ class DashboardScreen(Screen[None]):
             self._stats_timer.pause()
 
     def plan_changed(self) -> None:
-        if self.floe.current_mode == "dashboard":
-            self.floe.ensure_monitor()
+        """The app took a new plan in: the cards follow the targets, if this screen is shown."""
+        if self.app.current_mode == "dashboard":
+            self.core.ensure_monitor()
             self._rebuild_cards()
 
     # -- cards -----------------------------------------------------------------------------
     def _rebuild_cards(self) -> None:
-        app = self.floe
-        registry = app.engines()
+        core = self.core
+        registry = core.registry()
         names = registry.names if registry is not None else []
         cards = self.query_one("#cards", Container)
-        state = (tuple(names), bool(getattr(app.plan, "light", False)), app.registry_error)
+        compiling = core.plans.compiling
+        state = (tuple(names), compiling, core.registry_error)
         if state != self._state:
             self._state = state
             cards.remove_children()
             self._cards = {}
-            if registry is None and getattr(app.plan, "light", False):
+            if registry is None and compiling:
                 cards.mount(Static(Text("[..] compiling the manifests…"), classes="card"))
             elif registry is None:
-                cards.mount(Static(Text(f"[FAIL] no usable target: {app.registry_error}"), classes="card"))
+                cards.mount(Static(Text(f"[FAIL] no usable target: {core.registry_error}"), classes="card"))
             for name in names:
                 card = TargetCard(name, registry.config(name).plugin if registry else "?")
                 self._cards[name] = card
@@ -258,10 +254,10 @@ class DashboardScreen(Screen[None]):
         card = self._cards.get(name)
         if card is None or not card.is_mounted:
             return
-        monitor = self.floe.monitor
+        monitor = self.core.monitor
         history = list(monitor.history.get(name, ())) if monitor else []
         latencies = [s.health.latency_ms for s in history if s.health.latency_ms is not None][-SPARK_WINDOW:]
-        card.show(self.floe.samples.get(name), latencies, connecting=monitor is not None)
+        card.show(self.core.samples.get(name), latencies, connecting=monitor is not None)
 
     def sample_arrived(self, sample: TargetSample) -> None:
         """Repaint soon, not now: the targets' samples of one round land together in one repaint."""
@@ -274,30 +270,30 @@ class DashboardScreen(Screen[None]):
         dirty, self._dirty = self._dirty, set()
         for name in dirty:
             self._show(name)
-        if self.floe.monotonic() - self._stats_at >= 0.9:
+        if self.core.monotonic() - self._stats_at >= 0.9:
             self._read_process_stats()  # in the same repaint as the cards
 
     # -- title, stats and the log ----------------------------------------------------------
     def _read_process_stats(self) -> None:
-        self._stats_at = self.floe.monotonic()
-        self._cpu_rss = self.floe.process_stats()
+        self._stats_at = self.core.monotonic()
+        self._cpu_rss = self.core.process_stats()
         self._update_title()
 
     def _stats_tick(self) -> None:
         """Every second: the title's CPU and RSS, unless a repaint of the cards just did it."""
-        if self.floe.monotonic() - self._stats_at >= 0.9:
+        if self.core.monotonic() - self._stats_at >= 0.9:
             self._read_process_stats()
 
     def _update_title(self) -> None:
-        app = self.floe
-        monitor = app.monitor
+        core = self.core
+        monitor = core.monitor
         if monitor is None:
             polling = "not polling"
         elif monitor.paused:
             polling = "paused (p resumes)"
         else:
-            polling = f"polling every {fmt_interval(app.interval_s)}"
-        text = Text(f"floe-tui · dashboard · env {app.env} · {polling}")
+            polling = f"polling every {fmt_interval(core.interval_s)}"
+        text = Text(f"floe-tui · dashboard · env {core.env} · {polling}")
         if self._cpu_rss is not None:
             cpu, rss = self._cpu_rss
             text.append(f" · console CPU {cpu:.1f} % · RSS {fmt_bytes(rss)}")
@@ -312,16 +308,8 @@ class DashboardScreen(Screen[None]):
 
     # -- actions ---------------------------------------------------------------------------
     def action_toggle_pause(self) -> None:
-        monitor = self.floe.ensure_monitor()
-        if monitor is None:
-            return
-        if monitor.paused:
-            monitor.resume()
-            self.floe.log_event("dashboard", "monitor", "polling resumed")
-        else:
-            monitor.pause()
-            self.floe.log_event("dashboard", "monitor", "polling paused")
-        self._update_title()
+        if self.core.toggle_pause() is not None:
+            self._update_title()
 
     def action_faster(self) -> None:
         self._step_interval(-1)
@@ -330,19 +318,16 @@ class DashboardScreen(Screen[None]):
         self._step_interval(+1)
 
     def _step_interval(self, direction: int) -> None:
-
-        current = self.floe.interval_s
+        current = self.core.interval_s
         if direction < 0:
             smaller = [s for s in INTERVAL_STEPS if s < current - 1e-9]
             target = smaller[-1] if smaller else INTERVAL_STEPS[0]
         else:
             larger = [s for s in INTERVAL_STEPS if s > current + 1e-9]
             target = larger[0] if larger else INTERVAL_STEPS[-1]
-        seconds = self.floe.set_interval_s(target)
-        self.floe.log_event("dashboard", "monitor", f"interval {fmt_interval(seconds)}")
+        seconds = self.core.set_interval(target)
+        self.core.events.log("dashboard", "monitor", f"interval {fmt_interval(seconds)}")
         self._update_title()
 
     def action_poll_now(self) -> None:
-        monitor = self.floe.ensure_monitor()
-        if monitor is not None:
-            monitor.poll_now(connect=True)  # the explicit request that connects every target
+        self.core.poll_now()  # the explicit request that connects every target

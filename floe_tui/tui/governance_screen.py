@@ -18,18 +18,18 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Input, OptionList, Static, Tree
 from textual.widgets.option_list import Option
 from textual.widgets.tree import TreeNode
 
+from floe_tui.tui.host import ConsoleScreen
+from floe_tui.tui.messages import ReloadRequested
+
 if TYPE_CHECKING:
-    from floe_tui.governance import Diagnostic, Level, Plan, TransformPlan
-    from floe_tui.tui.app import FloeApp
+    from floe_tui.planmodel import Diagnostic, Level, PlanModel, TransformPlan
 
 NodeKey = tuple[str, ...]
 Kind = Literal["enterprise", "domain", "product", "transform"]
-EXCERPT_CONTEXT = 3
 OK_MARK, ERROR_MARK, WARNING_MARK = "✓", "✗", "!"
 
 
@@ -45,7 +45,7 @@ class NodeRef:
 class DiagnosticIndex:
     """Which tree node each diagnostic belongs to, and the badge counts per node."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: PlanModel) -> None:
         self.by_key: dict[NodeKey, list[Diagnostic]] = {}
         self.key_of: dict[int, NodeKey] = {}
         self.levels: dict[NodeKey, Level] = {}
@@ -83,7 +83,7 @@ def _walk(level: Level, prefix: NodeKey, part: str | None = None) -> list[tuple[
     return found
 
 
-def enterprise_part(plan: Plan, enterprise: Level) -> str:
+def enterprise_part(plan: PlanModel, enterprise: Level) -> str:
     """An enterprise's key: its name, or name@file where several trees share one (broken/)."""
     twins = sum(e.name == enterprise.name for e in plan.enterprises)
     return (
@@ -112,7 +112,7 @@ def badge(errors: int, warnings: int) -> Text:
     return Text(f"{OK_MARK} ok", style="green")
 
 
-class GovernanceScreen(Screen[None]):
+class GovernanceScreen(ConsoleScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "next_diagnostic", "Next error"),
         Binding("N", "previous_diagnostic", "Prev error", key_display="N"),
@@ -128,10 +128,6 @@ class GovernanceScreen(Screen[None]):
         self.filter_text = ""
         self._unfiltered_expansion: set[NodeKey] | None = None
         self._built_generation = -1
-
-    @property
-    def floe(self) -> FloeApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static("floe-tui · governance · loading the manifests…", id="gov-title", classes="title")
@@ -155,26 +151,26 @@ class GovernanceScreen(Screen[None]):
         # No Footer yet: its keys cost as much to lay out as the tree; it follows the first tree.
 
     def on_mount(self) -> None:
-        self.floe.register_view("governance", self)
         self.query_one("#filter", Input).display = False
         self.query_one("#gov-tree", Tree).focus()
-        if self.floe.plan is not None or self.floe.plan_error is not None:
+        if self.core.plan is not None or self.core.plan_error is not None:
             self.plan_changed()
 
     def on_screen_resume(self) -> None:
-        if self._built_generation != self.floe.plan_generation:
+        if self._built_generation != self.core.plan_generation:
             self.plan_changed()
 
     # -- building --------------------------------------------------------------------------
     def plan_changed(self) -> None:
-        plan = self.floe.plan
+        """The app took a new plan (or snapshot) in: rebuild, keeping selection and expansion."""
+        plan = self.core.plan
         tree: Tree[NodeRef] = self.query_one("#gov-tree", Tree)
         expanded, selected = self._remember(tree)
         if self.filter_text and self._unfiltered_expansion is None:
             self._unfiltered_expansion = expanded  # the filtered tree is all expanded: keep the user's
         elif not self.filter_text and self._unfiltered_expansion is not None:
             expanded, self._unfiltered_expansion = self._unfiltered_expansion, None
-        self._built_generation = self.floe.plan_generation
+        self._built_generation = self.core.plan_generation
         self.index = DiagnosticIndex(plan) if plan is not None else None
         tree.clear()
         if plan is not None:
@@ -222,11 +218,11 @@ class GovernanceScreen(Screen[None]):
                 self._expand(node)
 
     def _update_title(self) -> None:
-        app = self.floe
-        plan = app.plan
+        core = self.core
+        plan = core.plan
         title = self.query_one("#gov-title", Static)
         if plan is None:
-            title.update(Text(f"floe-tui · governance · {app.plan_error or 'loading the manifests…'}"))
+            title.update(Text(f"floe-tui · governance · {core.plan_error or 'loading the manifests…'}"))
             return
         errors = sum(d.is_error for d in plan.diagnostics)
         warnings = len(plan.diagnostics) - errors
@@ -237,13 +233,13 @@ class GovernanceScreen(Screen[None]):
         text = Text.assemble(
             ("floe-tui · governance · ", ""),
             (names, "bold"),
-            f" · {display_path(app.manifests)} · env {app.env} · {plan.floe_files} file(s) · ",
+            f" · {display_path(core.manifests)} · env {core.env} · {plan.floe_files} file(s) · ",
             badge(errors, warnings),
         )
         if self.filter_text:
             text.append(f" · filter “{self.filter_text}”")
-        if app.plan_error:
-            text.append(f" · {app.plan_error}")
+        if core.plan_error:
+            text.append(f" · {core.plan_error}")
         title.update(text)
 
     def _label(self, ref: NodeRef) -> Text:
@@ -329,20 +325,19 @@ class GovernanceScreen(Screen[None]):
 
     def _show_detail(self, ref: NodeRef | None) -> None:
         detail = self.query_one("#detail", Static)
-        app = self.floe
-        plan = app.plan
+        core = self.core
+        plan = core.plan
         if plan is None:
-            app.selected_product = None
-            detail.update(Text(app.plan_error or "Nothing to show: no floe manifest was loaded."))
+            core.select_product(None)
+            detail.update(Text(core.plan_error or "Nothing to show: no floe manifest was loaded."))
             return
         if ref is None or ref.level is None:
             return
         level = ref.level
-        product = level if level is not None and level.scope == "product" else None
-        app.selected_product = product
+        core.select_product(level if level.scope == "product" else None)
         detail.update(self._detail_renderable(plan, ref))
 
-    def _detail_renderable(self, plan: Plan, ref: NodeRef) -> Any:
+    def _detail_renderable(self, plan: PlanModel, ref: NodeRef) -> Any:
         level = ref.level
         assert level is not None
         parts: list[Any] = []
@@ -359,7 +354,7 @@ class GovernanceScreen(Screen[None]):
             matrix.add_column("compute")
             matrix.add_column("dbt output")
             for env in plan.environments:
-                mark = " (current)" if env == self.floe.env else ""
+                mark = " (current)" if env == self.core.env else ""
                 matrix.add_row(env + mark, t.environments.get(env) or "?", t.output(env) or "-")
             parts.append(matrix)
         else:
@@ -382,23 +377,23 @@ class GovernanceScreen(Screen[None]):
             parts.append(text)
         return Group(*parts)
 
-    def _matrix(self, plan: Plan, level: Level) -> Table:
+    def _matrix(self, plan: PlanModel, level: Level) -> Table:
         if level.scope == "product" and level.transforms:
             table = Table(title="environment matrix: compute per transform", title_justify="left")
             table.add_column("transform")
             for env in plan.environments:
-                table.add_column(env + (" *" if env == self.floe.env else ""))
+                table.add_column(env + (" *" if env == self.core.env else ""))
             for t in level.transforms:
                 table.add_row(t.transform, *(t.environments.get(env) or "?" for env in plan.environments))
             return table
         table = Table(title="environment matrix: approved targets", title_justify="left")
         table.add_column("target")
         for env in plan.environments:
-            table.add_column(env + (" *" if env == self.floe.env else ""))
+            table.add_column(env + (" *" if env == self.core.env else ""))
         for name in level.approved:
             cells = []
             for env in plan.environments:
-                usable = any(c.name == name for c in plan.targets.get(env, []))
+                usable = name in plan.target_names.get(env, [])
                 cells.append(f"{OK_MARK} usable" if usable else f"{ERROR_MARK} not usable")
             table.add_row(name + (" (default)" if name == level.default else ""), *cells)
         return table
@@ -407,7 +402,7 @@ class GovernanceScreen(Screen[None]):
     def _fill_diagnostics(self) -> None:
         options = self.query_one("#diagnostics", OptionList)
         options.clear_options()
-        plan = self.floe.plan
+        plan = self.core.plan
         diagnostics = plan.diagnostics if plan else []
         title = self.query_one("#diag-title", Static)
         if not diagnostics:
@@ -445,7 +440,7 @@ class GovernanceScreen(Screen[None]):
         self._step(-1)
 
     def _step(self, delta: int) -> None:
-        plan = self.floe.plan
+        plan = self.core.plan
         if plan is None or not plan.diagnostics:
             self.notify("No diagnostics: the manifests are clean.", timeout=3)
             return
@@ -462,7 +457,7 @@ class GovernanceScreen(Screen[None]):
         self._show_diagnostic(event.option_index)
 
     def _show_diagnostic(self, index: int, select_node: bool = True) -> None:
-        plan = self.floe.plan
+        plan = self.core.plan
         if plan is None or not 0 <= index < len(plan.diagnostics):
             return
         diagnostic = plan.diagnostics[index]
@@ -473,24 +468,15 @@ class GovernanceScreen(Screen[None]):
             if self.filter_text:
                 self._set_filter("")
             self._select_key(key)
-        self._show_source(*self._source_excerpt(plan, diagnostic, key is not None))
+        self._show_source(*self._source_excerpt(diagnostic, key is not None))
 
     def _show_source(self, head: Text, lines: Text) -> None:
         self.query_one("#diag-detail", Static).update(head)
         self.query_one("#source", Static).update(lines)
 
-    def _source_excerpt(self, plan: Plan, diagnostic: Diagnostic, in_tree: bool) -> tuple[Text, Text]:
+    def _source_excerpt(self, diagnostic: Diagnostic, in_tree: bool) -> tuple[Text, Text]:
         """What the diagnostic says (wrapped), and the numbered source lines (never wrapped)."""
-        lines: list[tuple[int, str]]
-        if hasattr(diagnostic, "excerpt"):  # from the first-paint snapshot: no compiler import
-            meaning, lines = getattr(diagnostic, "meaning", ""), list(diagnostic.excerpt)
-        else:
-            from floe_tui.governance import CATALOGUE
-            from floe_tui.governance.diagnostics import excerpt
-
-            base = plan.root if plan.root.is_dir() else plan.root.parent
-            meaning = CATALOGUE.get(diagnostic.code, (None, ""))[1]
-            lines = excerpt(base / diagnostic.file, diagnostic.line, EXCERPT_CONTEXT)
+        meaning, lines = diagnostic.meaning, self.core.source_lines(diagnostic)
         text = Text()
         mark = ERROR_MARK if diagnostic.is_error else WARNING_MARK
         text.append(f"{mark} {diagnostic.code} {diagnostic.severity}", style="bold")
@@ -580,7 +566,7 @@ class GovernanceScreen(Screen[None]):
 
     def action_reload(self) -> None:
         self.query_one("#gov-title", Static).update(Text("floe-tui · governance · reloading…"))
-        self.floe.load_plan()
+        self.app.post_message(ReloadRequested())
 
 
 def _provenance(transform: TransformPlan, level: Level) -> str:

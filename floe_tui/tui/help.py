@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.table import Table
@@ -21,20 +22,24 @@ EXTRA: list[tuple[str, str, str]] = [
 ]
 
 
-def binding_rows() -> list[tuple[str, str, str]]:
-    from floe_tui.tui.app import FloeApp
+def binding_rows(app_bindings: Sequence[BindingType] | None = None) -> list[tuple[str, str, str]]:
+    """(where, keys, what) of every binding; `app_bindings` are the running app's own."""
     from floe_tui.tui.dashboard_screen import DashboardScreen
     from floe_tui.tui.governance_screen import GovernanceScreen
     from floe_tui.tui.query_screen import QueryScreen
 
+    if app_bindings is None:
+        from floe_tui.tui.app import FloeApp
+
+        app_bindings = FloeApp.BINDINGS
     rows: list[tuple[str, str, str]] = []
-    for where, owner in (
-        ("everywhere", FloeApp),
-        ("governance", GovernanceScreen),
-        ("dashboard", DashboardScreen),
-        ("query", QueryScreen),
+    for where, bindings in (
+        ("everywhere", app_bindings),
+        ("governance", GovernanceScreen.BINDINGS),
+        ("dashboard", DashboardScreen.BINDINGS),
+        ("query", QueryScreen.BINDINGS),
     ):
-        for binding in owner.BINDINGS:
+        for binding in bindings:
             if not isinstance(binding, Binding):
                 continue
             keys = " / ".join(k.strip() for k in binding.key.split(","))
@@ -56,7 +61,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("where")
         table.add_column("key")
         table.add_column("action")
-        for where, key, what in binding_rows():
+        for where, key, what in binding_rows(self.app.BINDINGS):
             table.add_row(where, key, what)
         note = (
             "Digits and single letters act only while no text field has focus. "

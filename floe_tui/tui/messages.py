@@ -1,42 +1,31 @@
-"""Messages that engine and file workers post to the UI thread (they never touch a widget)."""
+"""Messages of the console: workers report by them (they never touch a widget), screens ask by them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
-    from floe_tui.governance import Plan
+    from floe_tui.console.plans import Loaded
+    from floe_tui.console.queries import Finished, Page
     from floe_tui.monitor import MonitorEvent, TargetSample
 
 
-@dataclass(frozen=True)
-class LogLine:
-    """One line of the console's event log."""
-
-    at: datetime
-    source: str
-    kind: str
-    message: str
-
-
 class PlanLoaded(Message):
-    """A compiled Plan, or the first-paint snapshot of one (`floe_tui.tui.snapshot.LightPlan`)."""
+    """A compiled plan, or the first-paint snapshot of one, or why there is none."""
 
-    def __init__(self, plan: Plan | Any | None, error: str | None, seconds: float) -> None:
+    def __init__(self, loaded: Loaded) -> None:
         super().__init__()
-        self.plan = plan
-        self.error = error
-        self.seconds = seconds
+        self.loaded = loaded
 
 
 class ManifestsChanged(Message):
     """A manifest file changed on disk: reload."""
+
+
+class ReloadRequested(Message):
+    """The user asked for the manifests to be compiled again (`r`)."""
 
 
 class SampleArrived(Message):
@@ -51,41 +40,20 @@ class MonitorEventArrived(Message):
         self.event = event
 
 
-class QueryStarted(Message):
-    def __init__(self, run_id: int) -> None:
-        super().__init__()
-        self.run_id = run_id
-
-
 class QueryPage(Message):
-    """A page of rows of run `run_id` (one Arrow table of one or more record batches)."""
+    """A page of rows of a query run (`floe_tui.console.queries.stream`)."""
 
-    def __init__(self, run_id: int, table: pa.Table, columns: list[tuple[str, str]]) -> None:
+    def __init__(self, page: Page) -> None:
         super().__init__()
-        self.run_id = run_id
-        self.table = table
-        self.columns = columns
+        self.page = page
 
 
 class QueryFinished(Message):
-    def __init__(
-        self,
-        run_id: int,
-        outcome: str,
-        rows: int,
-        truncated: bool,
-        elapsed_s: float,
-        error: str | None,
-        columns: list[tuple[str, str]],
-    ) -> None:
+    """How a query run ended."""
+
+    def __init__(self, finished: Finished) -> None:
         super().__init__()
-        self.run_id = run_id
-        self.outcome = outcome
-        self.rows = rows
-        self.truncated = truncated
-        self.elapsed_s = elapsed_s
-        self.error = error
-        self.columns = columns
+        self.finished = finished
 
 
 class ExportFinished(Message):

@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from floe_tui.tui.history import HistoryEntry
+from floe_tui.console.history import HistoryEntry
 
 
 class HistoryScreen(ModalScreen[HistoryEntry | None]):

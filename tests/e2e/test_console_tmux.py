@@ -104,6 +104,40 @@ def status_line(screen: str) -> str:
     return next((line for line in screen.splitlines() if line.lstrip().startswith("run ")), "")
 
 
+def history_entries(tmp_path: Path, count: int) -> list[dict[str, object]]:
+    """The query history in the fresh data directory, once it holds `count` finished entries."""
+    history = tmp_path / "xdg" / "floe-tui" / "history.json"
+    deadline = time.monotonic() + 5
+    while True:
+        entries = json.loads(history.read_text())["entries"] if history.exists() else []
+        if len(entries) >= count and entries[-1]["outcome"] not in ("", "running"):
+            return list(entries)
+        assert time.monotonic() < deadline, f"the history was not written: {entries}"
+        time.sleep(0.02)
+
+
+def test_a_query_typed_and_run_in_one_send_keys_runs_in_full(terminal: Terminal, tmp_path: Path) -> None:
+    """Text and F5 in one `send-keys` reach the console in one burst: F5 runs every character."""
+    terminal.wait_for(lambda s: "sales" in s and "finance" in s, 15, "the governance tree")
+    console = psutil.Process(int(terminal.tmux("display-message", "-p", "-t", "console", "#{pane_pid}")))
+    terminal.keys("3")
+    terminal.wait_for(lambda s: "compute" in s and "timeout s" in s and "ready" in s, 10, "the query screen")
+    # Long enough that the keys arrive over several reads of the terminal: with the run key a
+    # priority binding, F5 ran whatever part of this the editor had taken in by then.
+    columns = "".join(f", {n} AS c{n}" for n in range(60))
+    sql = f"SELECT 42 AS answer, 'the whole statement ran' AS note{columns}"
+    terminal.keys(sql, "F5")  # one tmux command: the characters, then the key
+    screen = terminal.wait_for(
+        lambda s: status_line(s).endswith(("completed", "failed")), 60, "the run's outcome"
+    )
+    line = status_line(screen).strip()
+    assert line.startswith("run 1 · duckdb") and line.endswith("1 rows · completed"), line
+    assert "the whole statement ran" in screen
+    assert history_entries(tmp_path, 1)[-1]["sql"] == sql
+    terminal.keys("C-q")
+    console.wait(timeout=10)  # gone before the next test starts its own console
+
+
 def test_type_a_long_query_escape_reads_cancelled_and_the_engine_stops(
     terminal: Terminal, tmp_path: Path
 ) -> None:
@@ -139,12 +173,7 @@ def test_type_a_long_query_escape_reads_cancelled_and_the_engine_stops(
     print(f"escape -> cancelled {latency * 1000:.0f} ms; console CPU {busy:.2f} -> {idle:.2f} cores")
 
     # The run is in the history, in the fresh data directory (XDG_DATA_HOME).
-    history = tmp_path / "xdg" / "floe-tui" / "history.json"
-    deadline = time.monotonic() + 5
-    while not (history.exists() and "cancelled" in history.read_text()):
-        assert time.monotonic() < deadline, "the history was not written"
-        time.sleep(0.02)
-    entry = json.loads(history.read_text())["entries"][-1]
+    entry = history_entries(tmp_path, 1)[-1]
     assert entry["sql"] == LONG_QUERY and entry["outcome"] == "cancelled" and entry["target"] == "duckdb"
 
     terminal.keys("C-q")

@@ -57,10 +57,10 @@ def test_timeout_exits_4_with_timed_out_on_stderr() -> None:
     assert time.monotonic() - started < 30
 
 
-def test_unknown_compute_is_exit_1_with_the_approved_choices() -> None:
-    run = floe("query", "--compute", "snowflake", "SELECT 1")
-    assert run.returncode == 1
-    assert "snowflake" in run.stderr and "duckdb" in run.stderr
+def test_unknown_compute_is_exit_2_with_the_approved_choices() -> None:
+    run = floe("query", "--compute", "teradata", "SELECT 1")
+    assert run.returncode == 2  # a bad argument (DESIGN section 9), not a problem of the manifests
+    assert "teradata" in run.stderr and "duckdb" in run.stderr
 
 
 def test_ctrl_c_cancels_a_streaming_query_and_exits_3() -> None:

@@ -57,7 +57,7 @@ def test_help_lists_every_binding_of_every_screen() -> None:
 async def test_question_mark_opens_the_help_and_escape_closes_it(make_app, until) -> None:
     app = make_app(default_manifests())
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.plan is not None)
+        await until(pilot, lambda: app.core.plan is not None)
         await pilot.press("question_mark")
         await until(pilot, lambda: type(app.screen).__name__ == "HelpScreen", what="the help")
         text = str(app.screen.query_one("#help-note", Static).content)
@@ -69,7 +69,7 @@ async def test_question_mark_opens_the_help_and_escape_closes_it(make_app, until
 async def test_every_action_is_in_the_command_palette(make_app, until) -> None:
     app = make_app(default_manifests())
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.plan is not None)
+        await until(pilot, lambda: app.core.plan is not None)
         titles = [command.title for command in app.get_system_commands(app.screen)]
         for title, *_ in PALETTE:
             assert title in titles
@@ -87,7 +87,7 @@ async def test_every_action_is_in_the_command_palette(make_app, until) -> None:
 async def test_a_theme_is_chosen_from_the_command_palette(make_app, until) -> None:
     app = make_app(default_manifests())
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.plan is not None)
+        await until(pilot, lambda: app.core.plan is not None)
         assert app.theme == "floe-dark"
         await pilot.press("ctrl+p")
         await until(pilot, lambda: type(app.screen).__name__ == "CommandPalette", what="the palette")
@@ -107,7 +107,7 @@ async def test_no_color_starts_in_the_high_contrast_theme(
     monkeypatch.setenv("NO_COLOR", "1")
     app = make_app(default_manifests())
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.plan is not None)
+        await until(pilot, lambda: app.core.plan is not None)
         assert app.no_color and app.theme == "floe-high-contrast"
 
 
@@ -117,15 +117,15 @@ async def test_a_small_terminal_still_works_on_every_screen(
 ) -> None:
     app = make_app(tree_with({"steady": {}}))
     async with app.run_test(size=size) as pilot:
-        await until(pilot, lambda: app.plan is not None)
+        await until(pilot, lambda: app.core.plan is not None)
         await pilot.press("n", "down", "down", "enter", "pagedown")
         await pilot.press("2")
-        await until(pilot, lambda: len(app.samples) == 2, what="samples")
+        await until(pilot, lambda: len(app.core.samples) == 2, what="samples")
         await pilot.press("3")
         await until(pilot, lambda: isinstance(app.focused, TextArea), what="the editor")
         app.focused.text = "SELECT * FROM range(500) t(n)"
         await pilot.press("f5")
-        await until(pilot, lambda: app.screen.current is not None and app.screen.current.done, what="a run")
+        await until(pilot, lambda: app.core.queries.current and app.core.queries.current.done, what="a run")
         await pilot.press("escape", "1", "question_mark")
         await pilot.press("escape")
         assert app.is_running
@@ -138,9 +138,9 @@ async def test_ctrl_q_quits_within_its_budget_with_engines_connected(
 
     app = make_app(tree_with({"steady": {}}))
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.plan is not None)
+        await until(pilot, lambda: app.core.plan is not None)
         await pilot.press("2")
-        await until(pilot, lambda: len(app.samples) == 2)
+        await until(pilot, lambda: len(app.core.samples) == 2)
         started = time.monotonic()
         await pilot.press("ctrl+q")
         await until(pilot, lambda: not app.is_running, timeout=5, what="the exit")

@@ -53,11 +53,11 @@ async def test_engines_connect_only_when_the_dashboard_is_first_shown(
 ) -> None:
     app = make_app(tree_with({"steady": {"latency_ms": 2.5}}))
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.plan is not None, what="the plan")
+        await until(pilot, lambda: app.core.plan is not None, what="the plan")
         await pilot.press("3")
         await pilot.press("escape", "1")
         assert app.current_mode == "governance"
-        assert toy.connects == {} and app.monitor is None  # nothing connected for the first paints
+        assert toy.connects == {} and app.core.monitor is None  # nothing connected for the first paints
         await pilot.press("2")
         await until(pilot, lambda: toy.connects.get("steady"), what="the connect")
 
@@ -74,9 +74,9 @@ async def test_one_card_per_target_with_status_marks_pool_memory_and_the_reason_
     )
     app = make_app(manifests, interval_s=0.2)
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.plan is not None)
+        await until(pilot, lambda: app.core.plan is not None)
         await pilot.press("2")
-        await until(pilot, lambda: len(app.samples) == 4, what="a sample of every target")
+        await until(pilot, lambda: len(app.core.samples) == 4, what="a sample of every target")
         assert [card.target for card in app.screen.query(TargetCard)] == ["duckdb", "steady", "slow", "down"]
         await until(pilot, lambda: "[OK] healthy  2.5 ms" in card_text(app, "steady"))
         steady = card_text(app, "steady")
@@ -99,26 +99,26 @@ async def test_p_pauses_and_plus_minus_change_the_interval_within_bounds(
 ) -> None:
     app = make_app(tree_with({"steady": {}}), interval_s=1.0)
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.plan is not None)
+        await until(pilot, lambda: app.core.plan is not None)
         await pilot.press("2")
         await until(pilot, lambda: toy.checks.get("steady"))
         assert "polling every 1 s" in title(app)
         await pilot.press("p")
-        assert app.monitor.paused and "paused" in title(app)
+        assert app.core.monitor.paused and "paused" in title(app)
         checks = toy.checks["steady"]
         await pilot.press("ctrl+r")  # a poll-now while paused polls nothing
         await pilot.pause(0.3)
         assert toy.checks["steady"] == checks
         await pilot.press("p")
-        assert not app.monitor.paused
+        assert not app.core.monitor.paused
         await until(pilot, lambda: toy.checks["steady"] > checks, what="resume polls at once")
         await pilot.press("plus")
-        assert app.interval_s == app.monitor.interval_s == 0.5
+        assert app.core.interval_s == app.core.monitor.interval_s == 0.5
         await pilot.press("plus", "plus", "plus")
-        assert app.monitor.interval_s == 0.2  # the floor
+        assert app.core.monitor.interval_s == 0.2  # the floor
         for _ in range(10):
             await pilot.press("minus")
-        assert app.monitor.interval_s == 60.0  # the ceiling
+        assert app.core.monitor.interval_s == 60.0  # the ceiling
         assert "polling every 60 s" in title(app)
         checks = toy.checks["steady"]
         await pilot.press("ctrl+r")
@@ -132,7 +132,7 @@ async def test_a_health_check_that_hangs_30_s_never_freezes_the_screen(
     """One target's health check hangs for 30 s (ignoring its timeout); keys keep being answered."""
     app = make_app(tree_with({"hung": {"hang_s": 30}, "steady": {}}), interval_s=0.2, health_timeout_s=0.5)
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.plan is not None)
+        await until(pilot, lambda: app.core.plan is not None)
         await pilot.press("2")
         await until(pilot, lambda: toy.checks.get("hung"), what="the hanging check to start")
         started = time.monotonic()
@@ -143,8 +143,8 @@ async def test_a_health_check_that_hangs_30_s_never_freezes_the_screen(
         # terminal driver sends them (Pilot.press would wait for the whole process to go idle).
         answered: list[float] = []
         while time.monotonic() - started < 4:
-            paused = app.monitor.paused
-            answered.append(await key_latency(app, "p", lambda: app.monitor.paused is not paused))  # noqa: B023
+            paused = app.core.monitor.paused
+            answered.append(await key_latency(app, "p", lambda: app.core.monitor.paused is not paused))  # noqa: B023
             in_editor = lambda: app.current_mode == "query" and isinstance(app.focused, TextArea)  # noqa: E731
             answered.append(await key_latency(app, "3", in_editor))
             answered.append(await key_latency(app, "escape", lambda: app.focused is None))

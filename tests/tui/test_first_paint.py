@@ -6,14 +6,16 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from floe_tui.console.prefetch import PlanPrefetch
+from floe_tui.console.snapshot import dump, load
 from floe_tui.governance import Compiler, default_manifests
+from floe_tui.planmodel import Diagnostic, Level, PlanModel, TransformPlan
 from floe_tui.tui.app import FloeApp
 from floe_tui.tui.messages import PlanLoaded
-from floe_tui.tui.prefetch import PlanPrefetch
-from floe_tui.tui.snapshot import dump, is_light, load
 
 
 def test_a_snapshot_carries_what_the_governance_screen_reads() -> None:
@@ -21,6 +23,13 @@ def test_a_snapshot_carries_what_the_governance_screen_reads() -> None:
     for path in (default_manifests(), broken):
         plan = Compiler().compile(path)
         light = load(dump(path))
+        # One model, whatever the source: the compiled plan is a PlanModel too, of the same parts.
+        assert isinstance(plan, PlanModel) and type(light) is PlanModel
+        assert {type(d) for d in light.diagnostics} <= {Diagnostic} >= {type(d) for d in plan.diagnostics}
+        assert {type(level) for level in light.levels("product")} == {Level}
+        assert {type(t) for t in light.transforms} == {type(t) for t in plan.transforms} == {TransformPlan}
+        assert light.diagnostics == plan.diagnostics and light.target_names == plan.target_names
+        assert [t.transform for t in light.transforms] == [t.transform for t in plan.transforms]
         assert light.environments == plan.environments and light.floe_files == plan.floe_files
         assert [d.code for d in light.diagnostics] == [d.code for d in plan.diagnostics]
         assert [(d.line, d.column, d.is_error) for d in light.diagnostics] == [
@@ -30,7 +39,7 @@ def test_a_snapshot_carries_what_the_governance_screen_reads() -> None:
             t.transform for lv in plan.levels("product") for t in lv.transforms
         ]
         for diagnostic in light.diagnostics:
-            assert diagnostic.meaning and "hunter2" not in str(diagnostic.excerpt)
+            assert diagnostic.meaning and "hunter2" not in str(light.excerpts[diagnostic])
     product = load(dump(default_manifests())).product("sales/orders")
     assert product is not None and product.qualified_name == "sales/orders"
     assert [t.output("prod") for t in product.transforms] == ["prod_duckdb", "prod_duckdb", "prod_spark"]
@@ -42,23 +51,23 @@ async def test_the_snapshot_is_painted_then_replaced_by_the_real_plan(until, tmp
 
     class Recording(FloeApp):
         def on_plan_loaded(self, message: PlanLoaded) -> None:
-            seen.append(is_light(message.plan))  # Textual calls FloeApp's handler too
+            seen.append(message.loaded.compiled is None)  # Textual calls FloeApp's handler too
 
     prefetch = PlanPrefetch(manifests, tmp_path / "cache")
     assert not prefetch.from_cache  # an empty cache: the helper process compiles
     app = Recording(manifests, prefetch=prefetch, data_dir=tmp_path, watch_files=False)
     try:
         async with app.run_test(size=(120, 40)) as pilot:
-            await until(pilot, lambda: app.plan is not None and not is_light(app.plan), what="the real plan")
+            await until(pilot, lambda: app.core.plans.compiled is not None, what="the real plan")
             assert seen == [True, False]  # the snapshot first, then the compiled plan
-            assert app.engines() is not None  # engines come from the real plan only
+            assert app.core.registry() is not None  # engines come from the real plan only
             tree = app.screen.query_one("#gov-tree")
             assert [str(n.label).split()[0] for n in tree.root.children[0].children] == [
                 "finance",
                 "marketing",
                 "sales",
             ]
-            assert not any(line.kind == "reload" for line in app.events)  # not a reload
+            assert not any(line.kind == "reload" for line in app.core.events)  # not a reload
     finally:
         app.close_engines()
 
@@ -183,3 +192,43 @@ def test_no_secret_reaches_the_cache(tmp_path: Path) -> None:
     (cached,) = (tmp_path / "cache" / "snapshots").iterdir()
     assert "FLOE-E305" in cached.read_text()
     assert "wJalrXUtnFEMI" not in cached.read_text()
+
+
+async def test_a_query_asked_for_before_the_real_plan_runs_when_it_comes(
+    until, tmp_path: Path, tree_with: Callable[..., Path]
+) -> None:
+    import threading
+
+    from textual.widgets import Static, TextArea
+
+    manifests = tree_with()
+    app = FloeApp(
+        manifests, prefetch=PlanPrefetch(manifests, tmp_path / "cache"), data_dir=tmp_path, watch_files=False
+    )
+    compile_may_start = threading.Event()
+    load = app.core.plans.load
+
+    def held_load() -> Any:
+        if app.core.plan is not None:  # the snapshot is shown: hold the compile until the test says
+            compile_may_start.wait(10)
+        return load()
+
+    app.core.plans.load = held_load  # type: ignore[method-assign]
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: app.core.plans.compiling, what="the snapshot")
+            await pilot.press("3")
+            await until(pilot, lambda: isinstance(app.focused, TextArea), what="the editor")
+            app.screen.query_one("#editor", TextArea).text = "SELECT 42 AS answer"
+            await pilot.press("f5")
+            status = lambda: str(app.screen.query_one("#query-status", Static).content)  # noqa: E731
+            await until(pilot, lambda: "waiting for the manifests to compile" in status(), what="waiting")
+            assert app.core.queries.current is None
+            compile_may_start.set()
+            await until(pilot, lambda: status().endswith("completed"), timeout=30, what="the run")
+            assert (
+                app.core.queries.current is not None and app.core.queries.current.sql == "SELECT 42 AS answer"
+            )
+    finally:
+        compile_may_start.set()
+        app.close_engines()

@@ -56,7 +56,7 @@ async def test_the_sample_opens_with_the_enterprise_expanded_and_its_domains_on_
 ) -> None:
     app = make_app(default_manifests())
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.plan is not None and visible_labels(app), what="the tree")
+        await until(pilot, lambda: app.core.plan is not None and visible_labels(app), what="the tree")
         labels = visible_labels(app)
         assert labels[0].startswith("acme")
         assert [label.split()[0] for label in labels[1:]] == ["finance", "marketing", "sales"]
@@ -92,8 +92,8 @@ async def test_n_and_shift_n_step_through_errors_select_the_node_and_show_the_so
 ) -> None:
     app = make_app(broken_tree)
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.plan is not None and visible_labels(app), what="the tree")
-        plan = app.plan
+        await until(pilot, lambda: app.core.plan is not None and visible_labels(app), what="the tree")
+        plan = app.core.plan
         codes = [d.code for d in plan.diagnostics]
         assert {"FLOE-E100", "FLOE-E300", "FLOE-E301"} <= set(codes)
         assert "✗" in static_text(app, "#gov-title") and "error" in static_text(app, "#gov-title")
@@ -133,8 +133,8 @@ async def test_n_and_shift_n_step_through_errors_select_the_node_and_show_the_so
 async def test_a_literal_secret_is_masked_in_the_source_excerpt(make_app, until, secret_tree: Path) -> None:
     app = make_app(secret_tree)
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.plan is not None, what="the load")
-        assert [d.code for d in app.plan.diagnostics] == ["FLOE-E305"]
+        await until(pilot, lambda: app.core.plan is not None, what="the load")
+        assert [d.code for d in app.core.plan.diagnostics] == ["FLOE-E305"]
         await pilot.press("n")
         source = static_text(app, "#diag-detail") + static_text(app, "#source")
         assert "FLOE-E305" in source and "▶  9 │         password: ****" in source
@@ -157,7 +157,7 @@ async def test_a_path_that_does_not_load_still_opens_the_console(make_app, until
     ]:
         app = make_app(path)
         async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.plan_generation > 0, what="the load")  # noqa: B023
+            await until(pilot, lambda: app.core.plan_generation > 0, what="the load")  # noqa: B023
             assert expected in static_text(app, "#gov-title")
             await pilot.press("n", "2", "3", "1")
             assert app.is_running
@@ -205,23 +205,23 @@ async def test_r_and_a_file_change_reload_keeping_selection_and_expansion(
         await until(pilot, lambda: cursor_key(app) == orders, what="orders selected")
         await pilot.press("enter")  # expand orders
         await until(pilot, lambda: any(x.startswith("fct_orders") for x in visible_labels(app)))
-        generation = app.plan_generation
+        generation = app.core.plan_generation
         product = sample_copy / "domains" / "sales" / "products" / "orders" / "floe.yaml"
         product.write_text(
             product.read_text().replace(
                 "  - {name: fct_orders}", "  - {name: fct_orders}\n  - {name: agg_orders}"
             )
         )
-        await until(pilot, lambda: app.plan_generation > generation, timeout=10, what="the reload")
+        await until(pilot, lambda: app.core.plan_generation > generation, timeout=10, what="the reload")
         await until(pilot, lambda: cursor_key(app) == orders, what="selection kept")
         labels = visible_labels(app)
         assert any(label.startswith("agg_orders → spark") for label in labels)  # orders is still expanded
         assert any(label.startswith("customers") for label in labels)  # so is sales
-        generation = app.plan_generation
+        generation = app.core.plan_generation
         await pilot.press("r")
-        await until(pilot, lambda: app.plan_generation > generation, what="the reload on r")
+        await until(pilot, lambda: app.core.plan_generation > generation, what="the reload on r")
         assert cursor_key(app) == orders
-        assert any(line.kind == "reload" for line in app.events)
+        assert any(line.kind == "reload" for line in app.core.events)
 
 
 async def test_the_broken_samples_teach_every_code(make_app, until) -> None:
@@ -229,8 +229,8 @@ async def test_the_broken_samples_teach_every_code(make_app, until) -> None:
     broken = default_manifests().parent / "broken"
     app = make_app(broken)
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.plan is not None and visible_labels(app), what="the tree")
-        codes = [d.code for d in app.plan.diagnostics]
+        await until(pilot, lambda: app.core.plan is not None and visible_labels(app), what="the tree")
+        codes = [d.code for d in app.core.plan.diagnostics]
         assert len(set(codes)) == len(codes) >= 17  # one tree per code
         for index, code in enumerate(codes):
             await pilot.press("n")

@@ -27,7 +27,7 @@ def results_text(app: Any) -> str:
 
 
 async def open_query(pilot: Any, until: Any, app: Any) -> TextArea:
-    await until(pilot, lambda: app.plan is not None, what="the plan")
+    await until(pilot, lambda: app.core.plan is not None, what="the plan")
     await pilot.press("3")
     await until(pilot, lambda: isinstance(app.focused, TextArea), what="the editor focused")
     return app.screen.query_one("#editor", TextArea)
@@ -36,11 +36,11 @@ async def open_query(pilot: Any, until: Any, app: Any) -> TextArea:
 async def run(pilot: Any, until: Any, app: Any, sql: str, key: str = "f5", ends: str = "completed") -> str:
     editor = app.screen.query_one("#editor", TextArea)
     editor.text = sql
-    before = app.screen.run_counter
+    before = app.core.queries.counter
     await pilot.press(key)
     await until(
         pilot,
-        lambda: app.screen.run_counter > before and status(app).endswith(ends),
+        lambda: app.core.queries.counter > before and status(app).endswith(ends),
         timeout=30,
         what=f"`{ends}` in the status line (it reads: {status(app)!r})",
     )
@@ -51,9 +51,9 @@ async def wait_running(pilot: Any, until: Any, app: Any) -> None:
     await until(
         pilot,
         lambda: (
-            app.screen.current is not None
-            and app.screen.current.handle is not None
-            and app.screen.current.handle.wait_started(0)
+            app.core.queries.current is not None
+            and app.core.queries.current.handle is not None
+            and app.core.queries.current.handle.wait_started(0)
         ),
         timeout=30,
         what="the query to run in the engine",
@@ -77,6 +77,44 @@ async def test_the_editor_has_focus_and_ctrl_enter_or_f5_runs_with_rows_streamed
         assert app.screen._table.get_row_at(0)[0] == 42
 
 
+def burst(app: Any, *keys: str) -> None:
+    """Send keys as a terminal delivers a burst of them (tmux send-keys, a paste of keystrokes):
+    all queued at once, none waiting for the one before to be handled (Pilot.press waits)."""
+    from textual import events
+    from textual.keys import _character_to_key
+
+    for key in keys:
+        name = _character_to_key(key) if len(key) == 1 and not key.isalnum() else key
+        app.post_message(events.Key(name, key if len(key) == 1 else None))
+
+
+async def test_f5_right_after_typing_runs_every_character_typed_and_escape_still_cancels_at_once(
+    make_app, until, tree_with: Callable[..., Path]
+) -> None:
+    app = make_app(tree_with())
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = await open_query(pilot, until, app)
+        editor.text = ""
+        typed = "SELECT 42 AS answer"
+        burst(app, *typed, "f5")
+        ended = lambda: app.core.queries.current is not None and app.core.queries.current.done  # noqa: E731
+        await until(pilot, lambda: ended() or "nothing to run" in status(app), timeout=30, what="the run")
+        assert editor.text == typed and app.core.queries.current is not None
+        assert app.core.queries.current.sql == typed  # not the part typed when f5 arrived
+        assert status(app).endswith("completed")
+        assert app.screen._table.get_row_at(0)[0] == 42
+        # The same burst with a query that would run for minutes: escape, a priority key, cancels
+        # at once, ahead of anything still queued.
+        editor.text = ""
+        burst(app, *ENDLESS, "f5")
+        await until(pilot, lambda: app.core.queries.counter == 2, what="the second run")
+        await wait_running(pilot, until, app)
+        assert app.core.queries.current.sql == ENDLESS
+        burst(app, "escape")
+        await until(pilot, lambda: status(app).endswith("cancelled"), timeout=5, what="cancelled")
+        assert app.core.queries.current.handle.outcome.value == "cancelled"
+
+
 async def test_a_hard_row_limit_shows_of_more(make_app, until, tree_with: Callable[..., Path]) -> None:
     app = make_app(tree_with())
     async with app.run_test(size=(120, 40)) as pilot:
@@ -97,11 +135,11 @@ async def test_escape_cancels_in_the_engine_and_the_engine_answers_after(
         await pilot.press("f5")
         await wait_running(pilot, until, app)
         assert "running" in status(app)
-        handle = app.screen.current.handle
+        handle = app.core.queries.current.handle
         await pilot.press("escape")
         await until(pilot, lambda: status(app).endswith("cancelled"), timeout=5, what="cancelled")
         assert handle.outcome.value == "cancelled"  # stopped in the engine, not just on screen
-        assert any(line.kind == "cancelled" and "run 1 on duckdb" in line.message for line in app.events)
+        assert any(line.kind == "cancelled" and "run 1 on duckdb" in line.message for line in app.core.events)
         assert isinstance(app.focused, TextArea)  # the first escape cancelled; it did not leave the field
         line = await run(pilot, until, app, "SELECT 1")
         assert "completed" in line
@@ -116,7 +154,7 @@ async def test_a_query_past_its_timeout_is_timed_out_and_logged(
         app.screen.query_one("#timeout", Input).value = "0.5"
         line = await run(pilot, until, app, ENDLESS, ends="timed out")
         assert line.startswith("run 1 · duckdb") and line.endswith("· timed out")
-        assert any(e.kind == "timed out" and "run 1 on duckdb" in e.message for e in app.events)
+        assert any(e.kind == "timed out" and "run 1 on duckdb" in e.message for e in app.core.events)
         assert "timed out after 0.5 s" in results_text(app)
 
 
@@ -145,7 +183,7 @@ async def test_a_new_run_drops_the_late_results_of_the_one_it_replaced(
         app.screen.query_one("#editor", TextArea).text = ENDLESS
         await pilot.press("f5")
         await wait_running(pilot, until, app)
-        first = app.screen.current
+        first = app.core.queries.current
         line = await run(pilot, until, app, "SELECT 7 AS seven")
         assert line.startswith("run 2 ·") and "completed" in line
         await until(pilot, lambda: first.handle.done, what="the first run to stop in the engine")
@@ -196,8 +234,8 @@ async def test_a_corrupt_history_file_is_set_aside_not_fatal(
     app = make_app(tree_with(), data_dir=data)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_query(pilot, until, app)
-        assert app.history.entries == []
-        assert any("corrupt" in line.message for line in app.events)
+        assert app.core.history.entries == []
+        assert any("corrupt" in line.message for line in app.core.events)
         aside = list(data.glob("history.json.corrupt-*"))
         assert len(aside) == 1 and "not json" in aside[0].read_text()
         await run(pilot, until, app, "SELECT 1")
@@ -229,16 +267,14 @@ async def test_the_compute_selector_follows_the_product_selected_in_the_tree(
 ) -> None:
     app = make_app(tree_with({"steady": {}}))
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.plan is not None)
+        await until(pilot, lambda: app.core.plan is not None)
         await pilot.press("3")
         select: Select[str] = app.screen.query_one("#target", Select)
         assert [o[0] for o in app.screen._options] == ["duckdb", "steady"]
         await pilot.press("escape", "1")
         billing = ("enterprise:testco", "domain:sales", "product:billing")
         app.screen._select_key(billing)
-        await until(
-            pilot, lambda: app.selected_product is not None and app.selected_product.name == "billing"
-        )
+        await until(pilot, lambda: app.core.selected_product and app.core.selected_product.name == "billing")
         await pilot.press("3")
         await until(pilot, lambda: [o[0] for o in app.screen._options] == ["duckdb"], what="narrowed")
         assert select.value == "duckdb"

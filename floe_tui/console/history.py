@@ -1,6 +1,6 @@
 """Persisted query history of the console (no Textual here).
 
-Stored as JSON under the user's data directory (`floe_tui.tui.files`), written atomically; a
+Stored as JSON under the user's data directory (`floe_tui.console.files`), written atomically; a
 file that does not parse is moved aside (``history.json.corrupt-<time>``) and the console starts
 with an empty history.
 """
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from floe_tui.tui.files import atomic_write_text, data_dir
+from floe_tui.console.files import atomic_write_text, data_dir
 
 HISTORY_FILE = "history.json"
 MAX_ENTRIES = 500

@@ -2,11 +2,11 @@
 
 `floe-tui` makes a `PlanPrefetch` before it imports Textual. If the snapshot cached by an earlier
 launch still matches every manifest file (path, modification time and size), the first tree is
-painted from it and no compiler is loaded at all. Otherwise ``python -m floe_tui.tui.snapshot
+painted from it and no compiler is loaded at all. Otherwise ``python -m floe_tui.console.snapshot
 PATH`` compiles the manifests in a second process, on the other core, while Textual starts, and
 its snapshot is cached for the next launch. Either way the console compiles the real plan right
 after the first paint, so a snapshot that is wrong for any other reason (a plugin installed or
-removed since) is on screen for a moment only. No Textual here.
+removed since) is on screen for a moment only.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from floe_tui import __version__
-from floe_tui.tui.files import atomic_write_text, cache_dir
+from floe_tui.console.files import atomic_write_text, cache_dir
 
 if TYPE_CHECKING:
-    from floe_tui.tui.snapshot import LightPlan
+    from floe_tui.planmodel import PlanModel
 
 #: Bumped when the cached snapshot's shape changes; a cache of another format is a miss.
-CACHE_FORMAT = f"1/{__version__}"
+CACHE_FORMAT = f"2/{__version__}"
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
 Signature = dict[str, tuple[int, int]]
@@ -50,17 +50,6 @@ def manifest_signature(root: Path, known_files: Iterable[Path] = ()) -> Signatur
         except OSError:
             continue
         found[str(path)] = (stat.st_mtime_ns, stat.st_size)
-    return found
-
-
-def level_files(plan: Any) -> set[Path]:
-    """The file of every level of a plan or snapshot (parents may live outside the root)."""
-    found: set[Path] = set()
-    stack = list(plan.enterprises)
-    while stack:
-        level = stack.pop()
-        found.add(Path(level.path))
-        stack.extend(level.children)
     return found
 
 
@@ -90,9 +79,9 @@ class SnapshotCache:
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None  # no cache, or one we cannot trust: compile instead
 
-    def write(self, snapshot_json: str, snapshot: LightPlan) -> None:
+    def write(self, snapshot_json: str, snapshot: PlanModel) -> None:
         """Best effort: a cache that cannot be written costs the next launch time, nothing else."""
-        signature = manifest_signature(self.root, {path.resolve() for path in level_files(snapshot)})
+        signature = manifest_signature(self.root, {path.resolve() for path in snapshot.level_files()})
         line = snapshot_json.strip() + "\n"
         header = {**self.identity, "files": signature, "length": len(line)}
         with contextlib.suppress(OSError):
@@ -109,13 +98,13 @@ class PlanPrefetch:
         if self._cached is None:
             with contextlib.suppress(OSError):  # no helper: the console compiles by itself
                 self._process = subprocess.Popen(
-                    [sys.executable, "-m", "floe_tui.tui.snapshot", str(manifests)],
+                    [sys.executable, "-m", "floe_tui.console.snapshot", str(manifests)],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL,  # never onto the console's terminal
                 )
 
-    def result(self, timeout: float = 30.0) -> LightPlan | None:
+    def result(self, timeout: float = 30.0) -> PlanModel | None:
         """The snapshot, or None if there is none (the console then compiles by itself).
 
         Blocks: call it on a worker thread, never the UI's.
@@ -144,8 +133,8 @@ class PlanPrefetch:
         return snapshot
 
     @staticmethod
-    def _load(text: str) -> LightPlan | None:
-        from floe_tui.tui.snapshot import load
+    def _load(text: str) -> PlanModel | None:
+        from floe_tui.console.snapshot import load
 
         try:
             return load(json.loads(text))

@@ -1,0 +1,28 @@
+"""How a screen reaches the console that hosts it: one typed accessor.
+
+Screens read the core (`ConsoleCore`: attributes down) and ask the app by messages or by the
+core's methods; none imports `app.py` at run time (the first paint imports only the governance
+screen) and none assigns an attribute of the app.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual.screen import Screen
+
+if TYPE_CHECKING:
+    from floe_tui.console.core import ConsoleCore
+    from floe_tui.tui.app import FloeApp
+
+
+class ConsoleScreen(Screen[None]):
+    """A screen of the console: `floe` is the app, typed; `core` the console's core."""
+
+    @property
+    def floe(self) -> FloeApp:
+        return cast("FloeApp", self.app)
+
+    @property
+    def core(self) -> ConsoleCore:
+        return self.floe.core
