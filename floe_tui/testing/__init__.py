@@ -12,5 +12,22 @@ pytest.register_assert_rewrite("floe_tui.testing.compliance")
 
 from floe_tui.testing.compliance import ComputePluginCompliance  # noqa: E402
 from floe_tui.testing.cpu import EngineCpu  # noqa: E402
+from floe_tui.testing.servers import (  # noqa: E402
+    ServerError,
+    ServerProcess,
+    demo_main,
+    free_port,
+    run_beside,
+    wait_for,
+)
 
-__all__ = ["ComputePluginCompliance", "EngineCpu"]
+__all__ = [
+    "ComputePluginCompliance",
+    "EngineCpu",
+    "ServerError",
+    "ServerProcess",
+    "demo_main",
+    "free_port",
+    "run_beside",
+    "wait_for",
+]
