@@ -3,7 +3,8 @@
 Parsed files are cached by (mtime, size), so re-validating a large tree after one file changed
 only reads that file again. A file read within its filesystem's timestamp granularity of its last
 change could change again without a new mtime ("racy", as git calls it): such a parse is not
-trusted the next time.
+trusted the next time. A directory with many files to read is read on every core
+(`floe_tui.governance.parallel`); the files are still checked here, in order, one by one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from floe_tui.governance.diagnostics import Diagnostic
 from floe_tui.governance.schema import (
@@ -24,10 +25,17 @@ from floe_tui.governance.schema import (
     is_floe_document,
     parse_document,
 )
-from floe_tui.governance.source import SourceFile, load_source
+from floe_tui.governance.source import SourceFile, from_raw, load_source
+
+if TYPE_CHECKING:
+    from floe_tui.governance.parallel import Prefetch
 
 YAML_SUFFIXES = (".yaml", ".yml")
+#: A directory of fewer files is read in this process, without even importing `parallel`.
+_PARALLEL_MIN_FILES = 32
 _D = TypeVar("_D", EnterpriseDoc, DomainDoc, ProductDoc)
+#: (mtime in ns, size), or None for a file that is missing or changed too recently to be trusted.
+_StatKey = tuple[int, int] | None
 
 
 @dataclass
@@ -68,8 +76,12 @@ class Tree:
 class Loader:
     """Reads files through a cache keyed by path, modification time and size."""
 
-    def __init__(self) -> None:
+    def __init__(self, workers: int | None = None) -> None:
         self._cache: dict[tuple[Path, str], Parsed] = {}
+        #: Parse workers for the files a `load_tree` has to read: None, as many as the cores when
+        #: the tree is big enough to pay for them and this process runs one thread
+        #: (`parallel.usable_workers`); 0, none; N, N for any tree (on Linux).
+        self._workers = workers
 
     def load_tree(self, argument: Path) -> Tree:
         argument = _identity(argument)
@@ -79,33 +91,68 @@ class Loader:
         pending = deque(sorted(_yaml_files(argument)) if argument.is_dir() else [argument])
         visited: set[Path] = set()
         prefix = f"{root}{os.sep}"
-        while pending:
-            key = pending.popleft()
-            if key in visited:
-                continue
-            visited.add(key)
-            text = str(key)
-            display = text[len(prefix) :] if text.startswith(prefix) else _display(key, root)
-            parsed = self.parse(key, display)
-            tree.diagnostics.extend(parsed.diagnostics)
-            tree.floe_files += parsed.is_floe or bool(parsed.diagnostics)
-            if not parsed.is_floe:
-                tree.foreign.add(key)
-            if parsed.document is None:
-                continue
-            tree.documents[key] = parsed.document
-            tree.links[key] = target = parsed.link
-            if target is not None and target not in visited and target.is_file():
-                pending.append(target)  # follow links upward, also out of the argument directory
+        stat_keys: dict[Path, _StatKey] = {}
+        prefetch = self._prefetch(pending, root, prefix, stat_keys)
+        try:
+            while pending:
+                key = pending.popleft()
+                if key in visited:
+                    continue
+                visited.add(key)
+                stat_key = stat_keys.pop(key) if key in stat_keys else _trustworthy_stat_key(key)
+                parsed = self._parse(key, _display_in(key, root, prefix), stat_key, prefetch)
+                tree.diagnostics.extend(parsed.diagnostics)
+                tree.floe_files += parsed.is_floe or bool(parsed.diagnostics)
+                if not parsed.is_floe:
+                    tree.foreign.add(key)
+                if parsed.document is None:
+                    continue
+                tree.documents[key] = parsed.document
+                tree.links[key] = target = parsed.link
+                if target is not None and target not in visited and target.is_file():
+                    pending.append(target)  # follow links upward, also out of the argument directory
+        finally:
+            if prefetch is not None:
+                prefetch.close()
         _link(tree)
         return tree
 
+    def _prefetch(
+        self, files: deque[Path], root: Path, prefix: str, stat_keys: dict[Path, _StatKey]
+    ) -> Prefetch | None:
+        """Workers reading the `files` that the cache cannot answer, when that pays; `stat_keys`
+        gets the (mtime, size) of every file, taken before any worker reads it."""
+        if self._workers == 0 or (self._workers is None and len(files) < _PARALLEL_MIN_FILES):
+            return None
+        from floe_tui.governance import parallel
+
+        workers = parallel.usable_workers() if self._workers is None else self._workers * parallel.can_fork()
+        if workers < 1:
+            return None
+        to_read: list[Path] = []
+        size = 0
+        for path in files:
+            stat_keys[path] = stat_key = _trustworthy_stat_key(path)
+            cached = self._cache.get((path, _display_in(path, root, prefix)))
+            if cached is None or stat_key is None or cached.stat_key != stat_key:
+                to_read.append(path)
+                size += stat_key[1] if stat_key else 0
+        if not to_read or (self._workers is None and size < parallel.MIN_BYTES):
+            return None
+        try:
+            return parallel.Prefetch(to_read, workers)
+        except OSError:  # no process could be started: read them here
+            return None
+
     def parse(self, path: Path, display: str) -> Parsed:
-        stat_key = _trustworthy_stat_key(path)
+        return self._parse(path, display, _trustworthy_stat_key(path), None)
+
+    def _parse(self, path: Path, display: str, stat_key: _StatKey, prefetch: Prefetch | None) -> Parsed:
         cached = self._cache.get((path, display))
         if cached is not None and stat_key is not None and cached.stat_key == stat_key:
             return cached
-        loaded = load_source(path, display)
+        raw = prefetch.take(path) if prefetch is not None and path in prefetch else None
+        loaded = load_source(path, display) if raw is None else from_raw(raw, path, display)
         if isinstance(loaded, Diagnostic):
             parsed = Parsed(stat_key, None, None, [loaded], True)
         elif not is_floe_document(loaded):
@@ -286,3 +333,9 @@ def _identity(path: Path) -> Path:
 
 def _display(path: Path, root: Path) -> str:
     return os.path.relpath(path, root)
+
+
+def _display_in(path: Path, root: Path, prefix: str) -> str:
+    """`_display`, without a relpath for the usual case: a path below the root."""
+    text = str(path)
+    return text[len(prefix) :] if text.startswith(prefix) else _display(path, root)

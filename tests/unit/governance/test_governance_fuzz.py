@@ -127,10 +127,10 @@ ALIAS_BOMB = (
 @pytest.mark.parametrize(
     ("text", "code"),
     [
-        pytest.param("[" * 10_000, "FLOE-E100", id="10000-open-brackets"),
-        pytest.param("[" * 5_000 + "]" * 5_000, "FLOE-E100", id="10000-balanced-brackets"),
-        pytest.param("{a: " * 5_000 + "1" + "}" * 5_000, "FLOE-E100", id="deep-flow-mappings"),
-        pytest.param("- " * 3_000 + "x\n", "FLOE-E100", id="deep-block-lists"),
+        pytest.param("[" * 10_000, "FLOE-E102", id="10000-open-brackets"),
+        pytest.param("[" * 5_000 + "]" * 5_000, "FLOE-E102", id="10000-balanced-brackets"),
+        pytest.param("{a: " * 5_000 + "1" + "}" * 5_000, "FLOE-E102", id="deep-flow-mappings"),
+        pytest.param("- " * 3_000 + "x\n", "FLOE-E102", id="deep-block-lists"),
         pytest.param(DEEP_MAPS, "FLOE-E102", id="deep-block-maps"),
         pytest.param(API + "kind: " + "x" * 5_000_000 + "\n", "FLOE-E101", id="huge-scalar"),
         pytest.param(API + "k" * 1_000_000 + ": 1\n", "FLOE-E100", id="huge-key"),
