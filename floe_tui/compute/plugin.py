@@ -339,7 +339,10 @@ class PooledComputePlugin(ComputePlugin[ConfigT], Generic[ConfigT, ConnT]):
             return HealthStatus(status=HealthState.UNHEALTHY, message="not connected")
         started = time.monotonic()
         down = self.engine_failure(timeout)
-        remaining = max(0.05, timeout - (time.monotonic() - started))
+        remaining = timeout - (time.monotonic() - started)
+        if down is not None and remaining < 0.05:  # no time left for a probe: the check within the timeout
+            return HealthStatus(status=HealthState.UNHEALTHY, message=down)
+        remaining = max(0.05, remaining)
         status = (
             self._health_lease(remaining) if self.health_via == "check" else self._health_query(remaining)
         )

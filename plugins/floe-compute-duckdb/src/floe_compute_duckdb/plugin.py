@@ -56,6 +56,9 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBConnection, DuckDBCursor]):
     #: A health poll checks a pooled cursor (`SELECT 1` on it) rather than running a query through
     #: the streaming machinery: the dashboard polls every second, and that is most of its cost.
     health_via: ClassVar[Literal["query", "check"]] = "check"
+    #: A cursor on an in-process database is lost only with the database: a query need not check
+    #: one that was busy seconds ago (health probes always check).
+    check_after_idle_s: ClassVar[float] = 5.0
 
     def __init__(self, config: ComputeConfig | None = None) -> None:
         super().__init__(config)
