@@ -284,7 +284,7 @@ def _unconfirmed(handle: QueryHandle) -> str:
 
 def _print_rows(run: QueryRun, items: Iterator[Page | Finished], form: str) -> Finished:
     """Print the pages of a query stream as they come (a table once all are in); its Finished."""
-    from floe_tui.console.queries import Finished
+    from floe_tui.console.queries import Finished, stats_summary
 
     pages: list[Page] = []
     finished: Finished | None = None
@@ -321,27 +321,15 @@ def _print_rows(run: QueryRun, items: Iterator[Page | Finished], form: str) -> F
         print_columns(tuple(name for name, _ in finished.columns), rows)
         sys.stdout.flush()
         stats = run.handle.stats if run.handle is not None else None
-        print(f"{finished.rows} row(s) in {finished.elapsed_s:.3f} s{_stats_note(stats)}", file=sys.stderr)
+        summary = stats_summary(stats)
+        note = f" ({summary})" if summary else ""
+        print(f"{finished.rows} row(s) in {finished.elapsed_s:.3f} s{note}", file=sys.stderr)
     elif form == "csv" and not started:
         writer.writerow([name for name, _ in finished.columns])
     elif form == "json":
         sys.stdout.write("" if started else "[")
         sys.stdout.write("\n]\n" if not first_row else "]\n")
     return finished
-
-
-def _stats_note(stats: Any) -> str:
-    """What the engine reported about the query (QueryHandle.stats): bytes processed and billed, id."""
-    if stats is None:
-        return ""
-    parts = [
-        f"{value:,} bytes {what}"
-        for value, what in ((stats.bytes_processed, "processed"), (stats.bytes_billed, "billed"))
-        if value is not None
-    ]
-    if stats.query_id:
-        parts.append(f"query {stats.query_id}")
-    return f" ({', '.join(parts)})" if parts else ""
 
 
 def print_columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     import pyarrow as pa
 
-    from floe_tui.compute import ComputeError, ComputePlugin, QueryHandle
+    from floe_tui.compute import ComputeError, ComputePlugin, QueryHandle, QueryStats
     from floe_tui.console.events import EventLog
     from floe_tui.console.history import QueryHistory
 
@@ -288,3 +288,17 @@ class QueryRuns:
                 elapsed_s=round(run.elapsed_s, 3),
             )
         )
+
+
+def stats_summary(stats: QueryStats | None) -> str:
+    """What the engine reported about a finished query, for a summary line ("" when nothing)."""
+    if stats is None:
+        return ""
+    parts = [
+        f"{value:,} bytes {what}"
+        for value, what in ((stats.bytes_processed, "processed"), (stats.bytes_billed, "billed"))
+        if value is not None
+    ]
+    if stats.query_id:
+        parts.append(f"query {stats.query_id}")
+    return ", ".join(parts)

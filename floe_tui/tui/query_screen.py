@@ -27,7 +27,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Label, Select, Static, TextArea
 from textual.widgets._select import SelectOverlay
 
-from floe_tui.console.queries import DEFAULT_LIMIT, OUTCOME_WORDS, Page, QueryRun, stream
+from floe_tui.console.queries import DEFAULT_LIMIT, OUTCOME_WORDS, Page, QueryRun, stats_summary, stream
 from floe_tui.tui.host import ConsoleScreen
 from floe_tui.tui.messages import ExportFinished, QueryFinished, QueryPage
 
@@ -264,7 +264,11 @@ class QueryScreen(ConsoleScreen):
             rows = f"{run.rows:,} of >{run.limit:,} rows" if run.truncated else f"{run.rows:,} rows"
             word = OUTCOME_WORDS.get(run.outcome, run.outcome)
             style = "bold" if run.outcome == "completed" else "bold reverse"
-            text = Text.assemble(f"{run.label} · {run.target} · {elapsed:.3f} s · {rows} · ", (word, style))
+            summary = stats_summary(run.handle.stats if run.handle is not None else None)
+            engine = f"{summary} · " if summary else ""  # bytes processed and billed, query id
+            text = Text.assemble(
+                f"{run.label} · {run.target} · {elapsed:.3f} s · {rows} · {engine}", (word, style)
+            )
         else:
             elapsed = self.core.monotonic() - run.started
             what = "cancelling" if run.cancel_requested else "running"

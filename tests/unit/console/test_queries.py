@@ -202,3 +202,13 @@ def test_cancel_before_the_engine_runs_ends_at_once_and_after_it_asks_the_engine
     finished = items[-1]
     assert isinstance(finished, Finished) and finished.outcome == "cancelled"
     assert runs.finish(finished) is running and running.outcome == "cancelled"
+
+
+def test_the_summary_says_what_the_engine_reported_and_nothing_when_it_reported_nothing() -> None:
+    from floe_tui.compute import QueryStats
+    from floe_tui.console.queries import stats_summary
+
+    stats = QueryStats(query_id="floe_1f2e", bytes_processed=10_485_760, bytes_billed=10_485_760)
+    assert stats_summary(stats) == "10,485,760 bytes processed, 10,485,760 bytes billed, query floe_1f2e"
+    assert stats_summary(QueryStats(query_id="q1")) == "query q1"
+    assert stats_summary(None) == "" and stats_summary(QueryStats()) == ""
