@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     # `floe-tui -m PATH` (no sub-command) opens the console on PATH: the same options as `ui`.
     parser.add_argument("-m", "--manifests", dest="ui_manifests", type=Path, help="(console) as for `ui`")
     parser.add_argument("--env", dest="ui_env", help="(console) as for `ui`")
+    parser.add_argument("--diff", dest="ui_diff", type=Path, metavar="BASE", help="(console) as for `ui`")
     common = _Parser(add_help=False)
     common.add_argument(
         "-m",
@@ -46,7 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--env", help="environment (default: $FLOE_ENV, else dev)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    commands.add_parser("ui", parents=[common], help="the console (the default)")
+    ui = commands.add_parser("ui", parents=[common], help="the console (the default)")
+    ui.add_argument(
+        "--diff", type=Path, metavar="BASE", help="mark what differs from the manifests at BASE (as `diff`)"
+    )
     validate = commands.add_parser("validate", parents=[common], help="check the manifests; exit 1 on errors")
     validate.add_argument("path", nargs="?", type=Path, help="manifest directory or file")
     validate.add_argument(
@@ -141,6 +145,11 @@ def _tolerant_output() -> None:
 
 def _run_console(args: argparse.Namespace) -> int:
     """The console (Textual is imported here, never at module scope: headless commands stay fast)."""
+    diff_base: Path | None = getattr(args, "diff", None) or args.ui_diff
+    if diff_base is not None and not diff_base.exists():
+        raise UsageError(
+            f"{diff_base}: no such file or directory", "pass --diff the manifests to compare with"
+        )
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("the console needs a terminal", "run it in a terminal, or use a sub-command")
     from floe_tui.console.files import data_dir
@@ -150,7 +159,7 @@ def _run_console(args: argparse.Namespace) -> int:
     log = _metrics_log(data_dir())
     export = start_export(console=log)  # the console exporter writes to a file, never the screen
     try:
-        return run(args.manifests or default_manifests(), args.env)
+        return run(args.manifests or default_manifests(), args.env, diff_base)
     finally:
         export.shutdown()
         log.close()

@@ -70,13 +70,18 @@ class ConsoleCore:
         process_stats: Callable[[], tuple[float, int]] | None = None,
         interval_s: float = 1.0,
         health_timeout_s: float = 5.0,
+        diff_base: Path | None = None,
     ) -> None:
         self.manifests = manifests
         self.clock = clock or (lambda: datetime.now().astimezone())
         self.monotonic = monotonic or time.monotonic
         self._process_stats = process_stats
         self.plans = Plans(
-            manifests, env or os.environ.get("FLOE_ENV") or "dev", plugins=plugins, prefetch=prefetch
+            manifests,
+            env or os.environ.get("FLOE_ENV") or "dev",
+            plugins=plugins,
+            prefetch=prefetch,
+            diff_base=diff_base,
         )
         self.events = EventLog(self.clock)
         self.history = QueryHistory(data_dir)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from floe_tui.compute.discovery import Discovered
     from floe_tui.console.prefetch import PlanPrefetch
     from floe_tui.governance import Compiler, Plan
+    from floe_tui.governance.diff import NodeChange
     from floe_tui.planmodel import Level, PlanModel
 
 WATCH_INTERVAL_S = 1.0
@@ -36,6 +37,8 @@ class Loaded:
     compiled: Plan | None
     error: str | None
     seconds: float
+    #: With `--diff BASE`: every tree node that differs from BASE (governance.diff.node_changes).
+    changes: dict[tuple[str, ...], NodeChange] | None = None
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,14 @@ class Plans:
         *,
         plugins: Discovered | None = None,
         prefetch: PlanPrefetch | None = None,
+        diff_base: Path | None = None,
     ) -> None:
         self.manifests = manifests
+        #: `--diff BASE`: the tree shown marks what differs from the manifests at BASE.
+        self.diff_base = diff_base
+        self._base: Plan | None = None
+        #: The node changes of the plan shown (empty without `--diff`).
+        self.changes: dict[tuple[str, ...], NodeChange] = {}
         self.env = env
         self._plugins = plugins
         self._prefetch = prefetch if plugins is None else None
@@ -112,11 +121,23 @@ class Plans:
 
                     self._compiler = Compiler(self._plugins)
                 plan = self._compiler.compile(self.manifests)
+                changes = self._changes(plan) if self.diff_base is not None else None
             problem = None if plan.floe_files else f"no floe manifest under {self.manifests}"
-            return Loaded(plan, plan, problem, time.perf_counter() - started)
+            return Loaded(plan, plan, problem, time.perf_counter() - started, changes)
         except Exception as exc:  # a compiler bug must not take the console down: show it
             message = f"cannot load the manifests: {type(exc).__name__}: {exc}"
             return Loaded(None, None, message, time.perf_counter() - started)
+
+    def _changes(self, plan: Plan) -> dict[tuple[str, ...], NodeChange]:
+        """What differs from BASE (compiled once: it is the other checkout, not the one edited)."""
+        from floe_tui.governance import Compiler
+        from floe_tui.governance.diff import diff_plans, node_changes
+
+        assert self.diff_base is not None
+        if self._base is None:
+            self._base = Compiler(self._plugins).compile(self.diff_base)
+        diff = diff_plans(self._base, plan, [self.env], str(self.diff_base), str(self.manifests))
+        return node_changes(diff)
 
     # -- taking a result in (the owner's thread) ---------------------------------------------
     def apply(self, loaded: Loaded) -> Applied:
@@ -128,6 +149,8 @@ class Plans:
         if loaded.plan is not None:
             self.model = loaded.plan
             self.compiled = loaded.compiled
+            if loaded.changes is not None:
+                self.changes = loaded.changes
         self.generation += 1
         notice = None
         plan = self.model

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def run(manifests: Path, env: str | None = None) -> int:
-    """Run the console until the user quits; returns the exit code."""
+def run(manifests: Path, env: str | None = None, diff_base: Path | None = None) -> int:
+    """Run the console until the user quits; returns the exit code.
+
+    `diff_base`: the tree marks what differs from the manifests at that path (`--diff BASE`).
+    """
     import os
 
     # Textual waits ESCDELAY ms after a lone escape for the rest of a key sequence (default 100):
@@ -18,7 +21,7 @@ def run(manifests: Path, env: str | None = None) -> int:
     from floe_tui.console.engines import join_query_threads
     from floe_tui.tui.app import FloeApp
 
-    app = FloeApp(manifests, env, prefetch=prefetch)
+    app = FloeApp(manifests, env, prefetch=prefetch, diff_base=diff_base)
     try:
         code = app.run()
     finally:

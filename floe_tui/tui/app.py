@@ -96,11 +96,13 @@ class FloeApp(App[int]):
         health_timeout_s: float = 5.0,
         watch_files: bool = True,
         prefetch: PlanPrefetch | None = None,
+        diff_base: Path | None = None,
     ) -> None:
         super().__init__(driver_class=_driver_class())
         self.core = ConsoleCore(
             manifests,
             env,
+            diff_base=diff_base,
             on_sample=self._post_sample,
             on_event=self._post_event,
             plugins=plugins,

@@ -245,6 +245,9 @@ class GovernanceScreen(ConsoleScreen):
     def _label(self, ref: NodeRef) -> Text:
         errors, warnings = self.index.counts_below(ref.key) if self.index else (0, 0)
         mark = badge(errors, warnings)
+        change = self.core.plans.changes.get(ref.key)
+        if change is not None:  # `--diff BASE`: a text mark, as the badges are
+            mark = Text.assemble(mark, (f"  {change.mark} {change.status}", "bold"))
         if ref.kind == "transform" and ref.transform is not None:
             transform = ref.transform
             compute = transform.compute or "?"
@@ -369,6 +372,12 @@ class GovernanceScreen(ConsoleScreen):
                 head.append(f"query timeout  {plan.query_timeout_s:g} s\n")
             parts.append(head)
             parts.append(self._matrix(plan, level))
+        change = self.core.plans.changes.get(ref.key)
+        if change is not None:
+            text = Text(f"\n{change.mark} {change.status} since {self.core.plans.diff_base}\n", style="bold")
+            for line in change.lines:
+                text.append(f"  {line}\n")
+            parts.append(text)
         diagnostics = self.index.by_key.get(ref.key, []) if self.index else []
         if diagnostics:
             text = Text("\ndiagnostics here\n", style="bold")

@@ -475,3 +475,12 @@ def test_the_installed_command_says_a_missing_tree_in_one_line(pair: tuple[Path,
     result = floe("diff", pair[0], pair[0].parent / "nowhere")
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+
+
+def test_the_console_refuses_a_missing_diff_base_in_one_line(tmp_path: Path) -> None:
+    result = floe("--diff", tmp_path / "nope")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'nope'}: no such file or directory "
+        "(hint: pass --diff the manifests to compare with)"
+    ]
