@@ -185,8 +185,7 @@ def run_health(args: argparse.Namespace) -> int:
     plan = load_plan(args)
     env = environment(args, plan)
     try:
-        registry = plan.registry(env)
-        names = [select_target(plan, registry, args.compute)] if args.compute else registry.names
+        registry, names = chosen_targets(plan, env, args.compute)
     except ComputeError as exc:
         return _fail(exc)
     with ThreadPoolExecutor(max_workers=max(1, len(names))) as workers:
@@ -210,6 +209,12 @@ def _health_round(plugin: ComputePlugin) -> HealthStatus:
     except ComputeError as exc:
         return HealthStatus(status=HealthState.UNHEALTHY, message=f"{exc.code}: {exc.message}")
     return plugin.health_check(timeout=10)
+
+
+def chosen_targets(plan: Plan, env: str, compute: str | None) -> tuple[ComputeRegistry, list[str]]:
+    """The registry of `env` and the targets `--compute` names (all approved ones without it)."""
+    registry = plan.registry(env)
+    return registry, [select_target(plan, registry, compute)] if compute else list(registry.names)
 
 
 def select_target(plan: Plan, registry: ComputeRegistry, name: str | None) -> str:
@@ -356,8 +361,7 @@ def run_monitor(args: argparse.Namespace) -> int:
     plan = load_plan(args)
     env = environment(args, plan)
     try:
-        registry = plan.registry(env)
-        names = [select_target(plan, registry, args.compute)] if args.compute else registry.names
+        registry, names = chosen_targets(plan, env, args.compute)
     except ComputeError as exc:
         return _fail(exc)
     registry.close()
