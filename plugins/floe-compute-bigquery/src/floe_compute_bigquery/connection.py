@@ -199,19 +199,21 @@ class BigQuerySession:
     def _send_cancel(self) -> None:
         from google.api_core.exceptions import NotFound
 
-        with self._lock:
+        with self._lock:  # claimed before it is sent: two threads never both send it
             job_id, sent = self._job_id, self._cancel_sent
-        if job_id is None or sent:
-            return
+            if job_id is None or sent:
+                return
+            self._cancel_sent = True
         try:
             self.client.cancel_job(
                 job_id, location=self.settings.location, retry=None, timeout=CANCEL_TIMEOUT_S
             )
-        except NotFound:
-            return  # jobs.insert has not reached BigQuery yet: the next interrupt sends it again
-        with self._lock:
-            if self._job_id == job_id:
-                self._cancel_sent = True
+        except Exception as exc:  # not sent after all: the next interrupt tries again
+            with self._lock:
+                if self._job_id == job_id:
+                    self._cancel_sent = False
+            if not isinstance(exc, NotFound):  # NotFound: jobs.insert has not reached BigQuery yet
+                raise
 
     # -- the pool's side -------------------------------------------------------------------
     def check(self) -> None:
