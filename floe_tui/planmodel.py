@@ -203,3 +203,13 @@ class PlanModel:
             found.add(Path(level.path))
             stack.extend(level.children)
         return found
+
+
+def enterprise_part(plan: PlanModel, enterprise: Level) -> str:
+    """An enterprise's node key part: its name, or name@file where several trees share one (broken/).
+
+    One definition for the console's tree and the plan diff, whose node keys must be the same.
+    """
+    twins = sum(e.name == enterprise.name for e in plan.enterprises)
+    part = f"enterprise:{enterprise.name}"
+    return part if twins == 1 else f"{part}@{enterprise.file}"

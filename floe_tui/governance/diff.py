@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from floe_tui.governance import Diagnostic, Level, Plan, TransformPlan
+from floe_tui.planmodel import enterprise_part
 
 NodeKey = tuple[str, ...]
 Provenance = Literal["explicit", "product-default", "domain-default", "enterprise-default"]
@@ -211,14 +212,6 @@ class _Node:
 class _Index:
     levels: dict[NodeKey, _Node] = field(default_factory=dict)
     transforms: dict[NodeKey, tuple[TransformPlan, _Node]] = field(default_factory=dict)
-
-
-def enterprise_part(plan: Plan, enterprise: Level) -> str:
-    """An enterprise's node key part, as the console makes it: name, or name@file for twins."""
-    twins = sum(e.name == enterprise.name for e in plan.enterprises)
-    return (
-        f"enterprise:{enterprise.name}" if twins == 1 else f"enterprise:{enterprise.name}@{enterprise.file}"
-    )
 
 
 def _index(plan: Plan, single: bool) -> _Index:

@@ -22,6 +22,7 @@ from textual.widgets import Footer, Input, OptionList, Static, Tree
 from textual.widgets.option_list import Option
 from textual.widgets.tree import TreeNode
 
+from floe_tui.planmodel import enterprise_part
 from floe_tui.tui.host import ConsoleScreen
 from floe_tui.tui.messages import ReloadRequested
 
@@ -81,14 +82,6 @@ def _walk(level: Level, prefix: NodeKey, part: str | None = None) -> list[tuple[
     for child in level.children:
         found.extend(_walk(child, key))
     return found
-
-
-def enterprise_part(plan: PlanModel, enterprise: Level) -> str:
-    """An enterprise's key: its name, or name@file where several trees share one (broken/)."""
-    twins = sum(e.name == enterprise.name for e in plan.enterprises)
-    return (
-        f"enterprise:{enterprise.name}" if twins == 1 else f"enterprise:{enterprise.name}@{enterprise.file}"
-    )
 
 
 def _transform_of(level: Level, diagnostic: Diagnostic) -> TransformPlan | None:
