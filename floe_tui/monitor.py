@@ -81,7 +81,9 @@ class _Probe:
         self.memory: MemoryStats | None = None
         self._plugin = plugin
         self._timeout_s = timeout_s
-        self._may_connect = may_connect
+        self._may_connect = may_connect and not plugin.is_connected
+        if not self._may_connect:
+            self.connected.set()  # nothing to connect: the loop waits for the check alone
         spawn(self._run)  # a reused worker: a poll every second starts no thread
 
     def _run(self) -> None:

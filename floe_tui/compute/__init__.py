@@ -46,7 +46,7 @@ from floe_tui.compute.models import (
     parse_byte_size,
     resource_preset,
 )
-from floe_tui.compute.plugin import API_VERSION, ComputePlugin, PooledComputePlugin
+from floe_tui.compute.plugin import API_VERSION, ComputePlugin, HealthVia, PooledComputePlugin
 from floe_tui.compute.pool import ConnectionPool, Lease
 from floe_tui.compute.query import EngineConnection, QueryHandle, ResultStream
 from floe_tui.compute.registry import ComputeRegistry
@@ -72,6 +72,7 @@ __all__ = [
     "ExtensionNotInstalledError",
     "HealthState",
     "HealthStatus",
+    "HealthVia",
     "Lease",
     "LiteralSecretError",
     "MemoryStats",

@@ -159,6 +159,10 @@ class ComputePlugin(ABC, Generic[ConfigT]):
         """pip requirements of the engine driver and its dbt adapter."""
 
 
+#: How a pooled plugin's health check probes its engine (see `PooledComputePlugin.health_via`).
+HealthVia = Literal["query", "check", "memory"]
+
+
 class PooledComputePlugin(ComputePlugin[ConfigT], Generic[ConfigT, ConnT]):
     """The shared machinery for engines reached through pooled connections.
 
@@ -170,8 +174,11 @@ class PooledComputePlugin(ComputePlugin[ConfigT], Generic[ConfigT, ConnT]):
 
     health_sql: ClassVar[str] = "SELECT 1"
     #: How `health_check` probes: "query" runs `health_sql` through the pool; "check" leases a
-    #: pooled connection, which runs `check_connection` (a heartbeat that wakes no compute).
-    health_via: ClassVar[Literal["query", "check"]] = "query"
+    #: pooled connection, which runs `check_connection` (a heartbeat that wakes no compute);
+    #: "memory" takes the `memory_stats` reading the health verdict needs anyway, bounded by the
+    #: timeout, as the probe (an embedded engine that reports its memory answers: one engine call
+    #: per poll instead of two).
+    health_via: ClassVar[HealthVia] = "query"
     #: An idle connection is checked before a query gets it only after this long idle: 0 checks
     #: every time (a local engine's check is cheap); a remote engine saves a round trip per query.
     #: Health probes with `health_via = "check"` always check.
@@ -343,9 +350,8 @@ class PooledComputePlugin(ComputePlugin[ConfigT], Generic[ConfigT, ConnT]):
         if down is not None and remaining < 0.05:  # no time left for a probe: the check within the timeout
             return HealthStatus(status=HealthState.UNHEALTHY, message=down)
         remaining = max(0.05, remaining)
-        status = (
-            self._health_lease(remaining) if self.health_via == "check" else self._health_query(remaining)
-        )
+        probes = {"check": self._health_lease, "memory": self._health_memory, "query": self._health_query}
+        status = probes[self.health_via](remaining)
         if down is None:
             return status
         # The query's acquire tried to reconnect (an engine restart may go on in the background).
@@ -367,7 +373,7 @@ class PooledComputePlugin(ComputePlugin[ConfigT], Generic[ConfigT, ConnT]):
         if outcome is not QueryOutcome.COMPLETED:
             message = handle.error.message if handle.error else outcome.value
             return HealthStatus(status=HealthState.UNHEALTHY, latency_ms=latency_ms, message=message)
-        return self._memory_verdict(latency_ms)
+        return self._memory_verdict(latency_ms, self.memory_stats())
 
     def _health_lease(self, timeout: float) -> HealthStatus:
         """A pooled connection that passes its check (or opens) within `timeout` is healthy."""
@@ -380,10 +386,31 @@ class PooledComputePlugin(ComputePlugin[ConfigT], Generic[ConfigT, ConnT]):
         except ComputeError as exc:
             latency_ms = round((time.monotonic() - started) * 1000, 3)
             return HealthStatus(status=HealthState.UNHEALTHY, latency_ms=latency_ms, message=exc.message)
-        return self._memory_verdict(round((time.monotonic() - started) * 1000, 3))
+        return self._memory_verdict(round((time.monotonic() - started) * 1000, 3), self.memory_stats())
 
-    def _memory_verdict(self, latency_ms: float) -> HealthStatus:
-        memory = self.memory_stats()
+    def _health_memory(self, timeout: float) -> HealthStatus:
+        """The engine answers if it reports its memory within `timeout`.
+
+        A pool with every connection lent out is judged by a lease, as `check` does: the engine
+        may answer, but a query would wait, and the verdict says so.
+        """
+        pool = self._pool
+        if pool is not None and pool.exhausted:
+            return self._health_lease(timeout)
+        started = time.monotonic()
+        try:
+            memory = run_bounded(timeout, self.memory_stats, "the engine did not report its memory")
+        except ConnectTimeoutError as exc:  # the engine's own errors go up to `health_check`
+            return HealthStatus(
+                status=HealthState.UNHEALTHY,
+                latency_ms=round((time.monotonic() - started) * 1000, 3),
+                message=exc.message,
+                details={"timed_out": True},
+            )
+        return self._memory_verdict(round((time.monotonic() - started) * 1000, 3), memory)
+
+    def _memory_verdict(self, latency_ms: float, memory: MemoryStats | None) -> HealthStatus:
+        """Healthy, or degraded near the memory limit."""
         details: dict[str, Any] = {}
         state, message = HealthState.HEALTHY, "ok"
         if memory is not None:

@@ -103,6 +103,7 @@ class ConnectionPool(Generic[C]):
         self._lost = 0  # lost connections not replaced yet
         self._acquire_timeouts = 0
         self._waits_ms: deque[float] = deque(maxlen=_WAIT_SAMPLES)
+        self._sorted_waits: list[float] | None = []  # sorted once per change, not per stats()
         self._closed = False
         self._drained_fired = False
         telemetry.observe_pool(self.stats)
@@ -165,6 +166,7 @@ class ConnectionPool(Generic[C]):
         waited = time.monotonic() - started
         with self._cond:
             self._waits_ms.append(waited * 1000)
+            self._sorted_waits = None
         self._telemetry.pool_wait(waited)
         return Lease(self, conn)
 
@@ -196,9 +198,17 @@ class ConnectionPool(Generic[C]):
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def exhausted(self) -> bool:
+        """Every connection is lent out and no more may open: a new query would wait."""
+        with self._cond:
+            return not self._idle and self._open_count() >= self._config.size
+
     def stats(self) -> PoolStats:
         with self._cond:
-            waits = sorted(self._waits_ms)
+            if self._sorted_waits is None:
+                self._sorted_waits = sorted(self._waits_ms)
+            waits = self._sorted_waits
             return PoolStats(
                 size=self._open_count(),
                 max=self._config.size,

@@ -11,6 +11,7 @@ paint never waits on or competes with an engine start.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterable
@@ -31,7 +32,7 @@ from floe_tui.tui.messages import (
     MonitorEventArrived,
     PlanLoaded,
     ReloadRequested,
-    SampleArrived,
+    SamplesArrived,
 )
 
 if TYPE_CHECKING:
@@ -99,11 +100,13 @@ class FloeApp(App[int]):
         diff_base: Path | None = None,
     ) -> None:
         super().__init__(driver_class=_driver_class())
+        self._inbox: list[TargetSample] = []
+        self._inbox_lock = threading.Lock()
         self.core = ConsoleCore(
             manifests,
             env,
             diff_base=diff_base,
-            on_sample=self._post_sample,
+            on_sample=self.post_sample,
             on_event=self._post_event,
             plugins=plugins,
             prefetch=prefetch,
@@ -188,17 +191,24 @@ class FloeApp(App[int]):
         self.load_plan()
 
     # -- the monitor (its callbacks run on its threads: post, never touch) --------------------
-    def _post_sample(self, sample: TargetSample) -> None:
-        self.post_message(SampleArrived(sample))
+    def post_sample(self, sample: TargetSample) -> None:
+        """Hand a sample in from any thread; a round's samples cost one message, and one wake-up."""
+        with self._inbox_lock:
+            self._inbox.append(sample)
+            first = len(self._inbox) == 1
+        if first:
+            self.post_message(SamplesArrived())
 
     def _post_event(self, event: MonitorEvent) -> None:
         self.post_message(MonitorEventArrived(event))
 
-    def on_sample_arrived(self, message: SampleArrived) -> None:
-        if self.core.sample_arrived(message.sample):
-            dashboard = self._dashboard
-            if dashboard is not None and self.current_mode == "dashboard":
-                dashboard.sample_arrived(message.sample)
+    def on_samples_arrived(self, _: SamplesArrived) -> None:
+        with self._inbox_lock:
+            samples, self._inbox = self._inbox, []
+        dashboard = self._dashboard if self.current_mode == "dashboard" else None
+        for sample in samples:
+            if self.core.sample_arrived(sample) and dashboard is not None:
+                dashboard.sample_arrived(sample)
 
     def on_monitor_event_arrived(self, message: MonitorEventArrived) -> None:
         self.core.monitor_event(message.event)

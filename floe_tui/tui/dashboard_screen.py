@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical, VerticalScroll
+from textual.geometry import Region, Size
+from textual.strip import Strip
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, RichLog, Static
 
 from floe_tui.tui.host import ConsoleScreen
@@ -88,8 +92,8 @@ def pool_text(pool: PoolStats | None) -> Text:
     return Text(
         f"pool  {pool.size}/{pool.max} open · {pool.in_use} in use · {pool.idle} idle · "
         f"{pool.waiting} waiting\n      created {pool.created} · closed {pool.closed} · "
-        f"reconnects {pool.reconnects}\n      acquire timeouts {pool.acquire_timeouts} · "
-        f"wait p50 {pool.acquire_wait_p50_ms:.1f} ms · p99 {pool.acquire_wait_p99_ms:.1f} ms"
+        f"reconnects {pool.reconnects}\n      wait p50 {pool.acquire_wait_p50_ms:.1f} ms · "
+        f"p99 {pool.acquire_wait_p99_ms:.1f} ms · timeouts {pool.acquire_timeouts}"
     )
 
 
@@ -115,11 +119,7 @@ def memory_text(memory: MemoryStats | None) -> Text:
 
 
 def set_text(widget: Static, text: Text) -> None:
-    """Update a Static only when its text changed; re-lay out only when its height may change.
-
-    Polls arrive every second per target: repainting unchanged text, or re-laying out the whole
-    screen for a changed number, is most of what an idle dashboard would spend.
-    """
+    """Update a Static only when its text changed, without a new layout while its line count holds."""
     old = widget.content
     if isinstance(old, Text) and old.plain == text.plain and old.spans == text.spans:
         return
@@ -127,47 +127,105 @@ def set_text(widget: Static, text: Text) -> None:
     widget.update(text, layout=lines_before != text.plain.count("\n"))
 
 
-class TargetCard(Vertical):
-    """One approved target: status with a text mark, latency sparkline, pool, memory."""
+def card_lines(
+    sample: TargetSample | None, latencies: list[float], connecting: bool, spark: Style
+) -> list[Text]:
+    """A card's lines: status, latency caption and sparkline, a blank, pool, memory."""
+    if latencies:
+        low, high = min(latencies), max(latencies)
+        caption = f"latency (ms) over the last {SPARK_WINDOW} polls: min {low:.1f} · max {high:.1f}"
+    else:
+        caption = "latency (ms): none measured yet"
+    lines = [
+        status_text(sample, connecting),
+        Text(caption, style="dim"),
+        Text(sparkline(latencies), style=spark),
+    ]
+    lines.append(Text())
+    lines += pool_text(sample.pool if sample else None).split("\n")
+    lines += memory_text(sample.memory if sample else None).split("\n")
+    return lines
+
+
+class TargetCard(Widget):
+    """One approved target: status with a text mark, latency sparkline, pool, memory.
+
+    Drawn line by line: a poll changes one or two lines of a card (the latency, the sparkline),
+    and only those are rendered again. A Static per part re-rendered every part of every card on
+    each poll, most of an idle dashboard's cost.
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"card--spark"}
 
     def __init__(self, target: str, plugin: str) -> None:
         super().__init__(classes="card")
         self.target = target
         self.border_title = f"{target} · {plugin}"
-        self._pending: tuple[TargetSample | None, list[float], bool] | None = None
+        self._logical: list[Text] = []
+        self._lines: list[Text] = []  # the logical lines folded to the card's width
+        self._wrap_width = 0
+        self._strips: dict[int, Strip] = {}
+        self._shown: tuple[TargetSample | None, list[float], bool] = (None, [], False)
+        self._spark: tuple[str, Style] | None = None
 
-    def compose(self) -> ComposeResult:
-        yield Static(status_text(None), classes="card-status")
-        yield Static("latency (ms): none measured yet", classes="card-caption")
-        yield Static("", classes="card-spark")
-        yield Static(pool_text(None), classes="card-pool")
-        yield Static(memory_text(None), classes="card-memory")
+    @property
+    def text(self) -> str:
+        """What the card says, as plain text (one line per card line, before folding)."""
+        return "\n".join(line.plain for line in self._logical)
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self._flush)
-
-    def _flush(self) -> None:
-        if self._pending is not None:
-            self.show(*self._pending)
+        self.show(*self._shown)
 
     def show(self, sample: TargetSample | None, latencies: list[float], connecting: bool) -> None:
-        self._pending = (sample, latencies, connecting)
-        if not self.query(".card-status"):  # children not mounted yet: shown once they are
-            return
-        set_text(self.query_one(".card-status", Static), status_text(sample, connecting))
+        self._shown = (sample, latencies, connecting)
         state = sample.health.status.value if sample else "unknown"
         self.set_class(state == "unhealthy", "-unhealthy")
         self.set_class(state == "degraded", "-degraded")
-        if latencies:
-            low, high = min(latencies), max(latencies)
-            caption = f"latency (ms) over the last {SPARK_WINDOW} polls: min {low:.1f} · max {high:.1f}"
-        else:
-            caption = "latency (ms): none measured yet"
-        set_text(self.query_one(".card-caption", Static), Text(caption, style="dim"))
-        set_text(self.query_one(".card-spark", Static), Text(sparkline(latencies), style="bold"))
-        if sample is not None:
-            set_text(self.query_one(".card-pool", Static), pool_text(sample.pool))
-            set_text(self.query_one(".card-memory", Static), memory_text(sample.memory))
+        if not self.is_mounted:  # component styles need the app: drawn once mounted
+            return
+        self._logical = card_lines(sample, latencies, connecting, self._spark_style())
+        lines = self._wrap(self.size.width)
+        if len(lines) != len(self._lines):
+            self._lines, self._strips = lines, {}
+            self.refresh(layout=True)
+            return
+        for y, (old, new) in enumerate(zip(self._lines, lines, strict=True)):
+            if old.plain != new.plain or old.spans != new.spans or old.style != new.style:
+                self._lines[y] = new
+                self._strips.pop(y, None)
+                self.refresh(Region(0, y, self.size.width, 1))
+
+    def _wrap(self, width: int) -> list[Text]:
+        """The card's lines folded to `width` cells (a failure's reason is never cut off)."""
+        self._wrap_width = width
+        if width <= 0:
+            return list(self._logical)
+        console = self.app.console
+        folded: list[Text] = []
+        for line in self._logical:
+            folded.extend([line] if line.cell_len <= width else line.wrap(console, width))
+        return folded
+
+    def _spark_style(self) -> Style:
+        """The sparkline's style from the CSS, looked up again only when the theme changes."""
+        theme = self.app.theme
+        if self._spark is None or self._spark[0] != theme:
+            self._spark = (theme, self.get_component_rich_style("card--spark"))
+        return self._spark[1]
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if width != self._wrap_width:
+            self._lines, self._strips = self._wrap(width), {}
+        return len(self._lines)
+
+    def render_line(self, y: int) -> Strip:
+        strip = self._strips.get(y)
+        if strip is None:
+            if y >= len(self._lines):
+                return Strip.blank(self.size.width)
+            strip = Strip(self._lines[y].render(self.app.console))
+            self._strips[y] = strip
+        return strip
 
 
 class DashboardScreen(ConsoleScreen):
@@ -193,8 +251,11 @@ class DashboardScreen(ConsoleScreen):
         yield Static("floe-tui · dashboard", id="dash-title", classes="title")
         with VerticalScroll(id="cards-scroll"):
             yield Container(id="cards")
-        yield Static("Event log: status changes, reconnects, timeouts, cancels", classes="pane-title")
-        yield RichLog(id="events", max_lines=500, wrap=False, markup=False, auto_scroll=True)
+        # In a container of its own: a repaint of the cards then leaves the log's lines alone
+        # (Textual re-renders every direct child of the screen on any partial update).
+        with Vertical(id="log-pane"):
+            yield Static("Event log: status changes, reconnects, timeouts, cancels", classes="pane-title")
+            yield RichLog(id="events", max_lines=500, wrap=False, markup=False, auto_scroll=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -252,7 +313,7 @@ class DashboardScreen(ConsoleScreen):
 
     def _show(self, name: str) -> None:
         card = self._cards.get(name)
-        if card is None or not card.is_mounted:
+        if card is None:
             return
         monitor = self.core.monitor
         history = list(monitor.history.get(name, ())) if monitor else []

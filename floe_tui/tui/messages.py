@@ -9,7 +9,7 @@ from textual.message import Message
 if TYPE_CHECKING:
     from floe_tui.console.plans import Loaded
     from floe_tui.console.queries import Finished, Page
-    from floe_tui.monitor import MonitorEvent, TargetSample
+    from floe_tui.monitor import MonitorEvent
 
 
 class PlanLoaded(Message):
@@ -28,10 +28,8 @@ class ReloadRequested(Message):
     """The user asked for the manifests to be compiled again (`r`)."""
 
 
-class SampleArrived(Message):
-    def __init__(self, sample: TargetSample) -> None:
-        super().__init__()
-        self.sample = sample
+class SamplesArrived(Message):
+    """Samples are waiting in the app's inbox (one message for a round of polls, not one each)."""
 
 
 class MonitorEventArrived(Message):

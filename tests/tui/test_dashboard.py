@@ -19,11 +19,7 @@ def card_of(app: Any, target: str) -> TargetCard:
 
 
 def card_text(app: Any, target: str) -> str:
-    parts = []
-    for widget in card_of(app, target).query(Static):
-        content = widget.content
-        parts.append(content.plain if isinstance(content, Text) else str(content))
-    return "\n".join(parts)
+    return card_of(app, target).text
 
 
 def log_text(app: Any) -> str:

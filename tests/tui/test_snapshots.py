@@ -52,10 +52,8 @@ def test_dashboard_screen(snap_compare, make_app, until, stand_ins, tree_with: C
         await until(pilot, lambda: len(app.core.samples) == 3, what="a sample of every target")
         await until(pilot, lambda: len(app.core.events) >= 5, what="the first events")
         # A minute of polls in a second: replay fixed latencies through the monitor's history and
-        # the app's sample message, the path every real poll takes (the interval is 60 s, so no
+        # the app's sample inbox, the path every real poll takes (the interval is 60 s, so no
         # real poll lands in between).
-        from floe_tui.tui.messages import SampleArrived
-
         for name in ("duckdb", "steady"):
             first = app.core.samples[name]
             for step in range(40):
@@ -63,7 +61,7 @@ def test_dashboard_screen(snap_compare, make_app, until, stand_ins, tree_with: C
                 health = first.health.model_copy(update={"latency_ms": round(latency, 1)})
                 sample = first.model_copy(update={"health": health})
                 app.core.monitor.history[name].append(sample)
-                app.post_message(SampleArrived(sample))
+                app.post_sample(sample)
         await pilot.pause(0.3)
         # Monitor threads report in any order: show the log sorted, so the picture is stable.
         from textual.widgets import RichLog

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
@@ -25,6 +25,7 @@ from floe_tui.compute import (
     ComputeError,
     ConfigError,
     ConnectionResult,
+    HealthVia,
     MemoryStats,
     NotConnectedError,
     PooledComputePlugin,
@@ -55,7 +56,7 @@ class BigQueryComputePlugin(PooledComputePlugin[BigQueryConnection, BigQuerySess
     min_poll_interval_s: ClassVar[float] = 60.0
     connect_on_view: ClassVar[bool] = False
     # Health is a free metadata call on a pooled client, never a query job (jobs bill).
-    health_via: ClassVar[Literal["query", "check"]] = "check"
+    health_via: ClassVar[HealthVia] = "check"
     #: A connection busy half a second ago is lent without a check request (HikariCP's
     #: aliveBypassWindowMs): here a check is an HTTP round trip, a third of a `SELECT 1`.
     check_after_idle_s: ClassVar[float] = 0.5

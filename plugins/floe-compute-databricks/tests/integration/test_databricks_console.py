@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.text import Text
 from textual.widgets import Static, TextArea
 
 from floe_tui.tui.app import FloeApp
@@ -22,12 +21,7 @@ MANIFESTS = Path(__file__).resolve().parents[1] / "manifests" / "closed-port"
 
 
 def card_text(app: FloeApp, target: str) -> str:
-    card = next(card for card in app.screen.query(TargetCard) if card.target == target)
-    parts = []
-    for widget in card.query(Static):
-        content = widget.content
-        parts.append(content.plain if isinstance(content, Text) else str(content))
-    return "\n".join(parts)
+    return next(card for card in app.screen.query(TargetCard) if card.target == target).text
 
 
 async def until(pilot: Any, condition: Any, what: str, timeout: float = 30.0) -> None:

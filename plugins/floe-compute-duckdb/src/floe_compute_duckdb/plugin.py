@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import SecretStr
 
@@ -24,6 +24,7 @@ from floe_tui.compute import (
     ComputeError,
     ConfigError,
     ConnectionResult,
+    HealthVia,
     MemoryStats,
     NotConnectedError,
     PooledComputePlugin,
@@ -53,11 +54,12 @@ class DuckDBComputePlugin(PooledComputePlugin[DuckDBConnection, DuckDBCursor]):
     is_self_hosted: ClassVar[bool] = True
     config_model: ClassVar[type[DuckDBConnection]] = DuckDBConnection
     credential_names: ClassVar[frozenset[str]] = frozenset({"s3_key_id", "s3_secret"})
-    #: A health poll checks a pooled cursor (`SELECT 1` on it) rather than running a query through
-    #: the streaming machinery: the dashboard polls every second, and that is most of its cost.
-    health_via: ClassVar[Literal["query", "check"]] = "check"
+    #: A health poll is the memory reading on the database's monitoring cursor: one statement, no
+    #: lease and no `SELECT 1` beside it (the dashboard polls every second). The database answers
+    #: or it does not; a pooled cursor is lost only with it.
+    health_via: ClassVar[HealthVia] = "memory"
     #: A cursor on an in-process database is lost only with the database: a query need not check
-    #: one that was busy seconds ago (health probes always check).
+    #: one that was busy seconds ago.
     check_after_idle_s: ClassVar[float] = 5.0
 
     def __init__(self, config: ComputeConfig | None = None) -> None:

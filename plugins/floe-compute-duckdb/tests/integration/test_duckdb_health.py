@@ -85,3 +85,34 @@ def test_disconnected_target_is_unhealthy_without_raising(open_plugin: Open) -> 
 
     assert status.status is HealthState.UNHEALTHY
     assert status.message == "not connected"
+
+
+def test_a_health_check_is_the_memory_reading_and_is_bounded_by_its_timeout(
+    open_plugin: Open, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB's probe is its memory reading alone (one statement a poll). A reading that never comes
+    back (played by blocking it: DuckDB's own statement cannot be made to hang on cue) is
+    `unhealthy` on time, and the next check answers again once the engine does."""
+    import threading
+
+    plugin = open_plugin()
+    readings: list[float] = []
+    real_reading = plugin.memory_stats
+
+    def counted() -> Any:
+        readings.append(time.monotonic())
+        return real_reading()
+
+    monkeypatch.setattr(plugin, "memory_stats", counted)
+    assert plugin.health_check(timeout=5).status is HealthState.HEALTHY
+    assert len(readings) == 1  # no SELECT 1 and no second reading beside it
+
+    release = threading.Event()
+    monkeypatch.setattr(plugin, "memory_stats", lambda: release.wait(30))
+    started = time.monotonic()
+    status = plugin.health_check(timeout=0.3)
+    assert time.monotonic() - started < 1.0
+    assert status.status is HealthState.UNHEALTHY and status.details.get("timed_out") is True
+    release.set()
+    monkeypatch.setattr(plugin, "memory_stats", real_reading)
+    assert plugin.health_check(timeout=5).status is HealthState.HEALTHY

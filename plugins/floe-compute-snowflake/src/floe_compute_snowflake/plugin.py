@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
@@ -35,6 +35,7 @@ from floe_tui.compute import (
     CatalogConfig,
     ComputeConfig,
     ConfigError,
+    HealthVia,
     MemoryStats,
     NotConnectedError,
     PooledComputePlugin,
@@ -61,7 +62,7 @@ class SnowflakeComputePlugin(PooledComputePlugin[SnowflakeConnection, SnowflakeS
     credential_names: ClassVar[frozenset[str]] = CREDENTIAL_NAMES
     min_poll_interval_s: ClassVar[float] = 60.0
     connect_on_view: ClassVar[bool] = False
-    health_via: ClassVar[Literal["query", "check"]] = "check"
+    health_via: ClassVar[HealthVia] = "check"
     #: A query does not pay a heartbeat round trip on a session that was busy seconds ago.
     check_after_idle_s: ClassVar[float] = 5.0
 

@@ -82,11 +82,7 @@ async def test_query_screen_runs_sql_on_snowflake(clouds: Path, tmp_path: Path) 
 def _card_text(app: FloeApp, target: str) -> str:
     from floe_tui.tui.dashboard_screen import TargetCard
 
-    card = next(card for card in app.screen.query(TargetCard) if card.target == target)
-    parts = []
-    for widget in card.query(Static):
-        parts.append(widget.content.plain if isinstance(widget.content, Text) else str(widget.content))
-    return "\n".join(parts)
+    return next(card for card in app.screen.query(TargetCard) if card.target == target).text
 
 
 async def test_dashboard_card_logs_in_on_request_only(clouds: Path, tmp_path: Path) -> None:
