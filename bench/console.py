@@ -5,7 +5,8 @@
   first screen and a bare Textual app to its first paint; RSS of each right after.
 - ``console.cancel``: escape -> ``cancelled`` on screen, for a DuckDB query that would run for
   minutes (the status line is read back through ``capture-pane``).
-- ``console.idle``: CPU of the console left alone on the dashboard, polling 3 targets every 1 s.
+- ``console.idle``: CPU of the console left alone on the dashboard, polling 5 targets every 1 s,
+  beside the same console paused and beside DuckDB's own memory readings at that cadence.
 
 Every figure is read from outside the process, through the terminal, as the user would see it.
 """
@@ -358,6 +359,7 @@ def idle_cpu() -> list[Row]:
             term.wait_for(lambda s: "paused" in s, 10, "the paused title")
             time.sleep(2.0)
             paused = cores_used(term.pid, IDLE_WINDOW_S)
+    engine = engine_readings_cpu(IDLE_TARGETS, IDLE_WINDOW_S / 2)
     window = f"{IDLE_WINDOW_S:g} s window"
     return [
         measured(
@@ -381,6 +383,13 @@ def idle_cpu() -> list[Row]:
             digits=2,
         ),
         measured(
+            f"DuckDB alone: the memory readings those polls take, {IDLE_TARGETS} targets every 1 s, "
+            "no console (the engine's share of the polls' cost)",
+            engine * 100,
+            "% of a core",
+            digits=2,
+        ),
+        measured(
             "floe-tui: idle CPU on the governance screen (no engine connected)",
             tree_idle * 100,
             "% of a core",
@@ -390,6 +399,19 @@ def idle_cpu() -> list[Row]:
             f"floe-tui: RSS with {IDLE_TARGETS} DuckDB targets connected and polled", rss, "MB", digits=0
         ),
     ]
+
+
+def engine_readings_cpu(targets: int, window_s: float) -> float:
+    """Cores used by DuckDB's memory readings alone, at the dashboard's cadence (a child process)."""
+    output = subprocess.run(
+        [sys.executable, "-m", "bench._memory_readings_child", str(targets), str(window_s)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=window_s + 60,
+    )
+    return float(output.stdout.strip())
 
 
 @benchmark("console.idle_clouds")
