@@ -18,7 +18,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Input, OptionList, Static, Tree
+from textual.widgets import Footer, OptionList, Static, Tree
 from textual.widgets.option_list import Option
 from textual.widgets.tree import TreeNode
 
@@ -27,6 +27,8 @@ from floe_tui.tui.host import ConsoleScreen
 from floe_tui.tui.messages import ReloadRequested
 
 if TYPE_CHECKING:
+    from textual.widgets import Input
+
     from floe_tui.planmodel import Diagnostic, Level, PlanModel, TransformPlan
 
 NodeKey = tuple[str, ...]
@@ -126,7 +128,6 @@ class GovernanceScreen(ConsoleScreen):
         yield Static("floe-tui · governance · loading the manifests…", id="gov-title", classes="title")
         with Horizontal(id="gov-main"):
             with Vertical(id="tree-pane"):
-                yield Input(placeholder="filter: part of a name (enter keeps it, escape clears)", id="filter")
                 tree: Tree[NodeRef] = Tree("manifests", id="gov-tree")
                 tree.show_root = False
                 tree.guide_depth = 3
@@ -142,9 +143,9 @@ class GovernanceScreen(ConsoleScreen):
                 yield Static("", id="diag-detail")
                 yield Static("", id="source")
         # No Footer yet: its keys cost as much to lay out as the tree; it follows the first tree.
+        # The filter box comes with the first `/`.
 
     def on_mount(self) -> None:
-        self.query_one("#filter", Input).display = False
         self.query_one("#gov-tree", Tree).focus()
         if self.core.plan is not None or self.core.plan_error is not None:
             self.plan_changed()
@@ -188,9 +189,21 @@ class GovernanceScreen(ConsoleScreen):
         if not self.query(Footer):
             self.call_after_refresh(self._add_footer)
 
-    def _add_footer(self) -> None:
+    async def _add_footer(self) -> None:
         if not self.query(Footer):
-            self.mount(Footer())
+            await self.mount(Footer())
+            self.refresh_bindings()  # a Footer shows its keys once told that the bindings are ready
+
+    def _filter_field(self) -> Input:
+        """The filter box, mounted on the first `/` (hidden until then, it need not slow the first paint)."""
+        from textual.widgets import Input
+
+        field = next(iter(self.query("#filter").results(Input)), None)
+        if field is None:
+            field = Input(placeholder="filter: part of a name (enter keeps it, escape clears)", id="filter")
+            field.display = False
+            self.query_one("#tree-pane", Vertical).mount(field, before=0)
+        return field
 
     def _remember(self, tree: Tree[NodeRef]) -> tuple[set[NodeKey], NodeKey | None]:
         expanded: set[NodeKey] = set()
@@ -503,25 +516,23 @@ class GovernanceScreen(ConsoleScreen):
 
     # -- filter and reload -------------------------------------------------------------------
     def action_filter(self) -> None:
-        field = self.query_one("#filter", Input)
+        field = self._filter_field()
         field.display = True
         field.focus()
 
     def action_clear_filter(self) -> None:
-        field = self.query_one("#filter", Input)
+        field = self._filter_field()
         if field.display or self.filter_text:
             field.value = ""
             field.display = False
             self._set_filter("")
             self.query_one("#gov-tree", Tree).focus()
 
-    @on(Input.Changed, "#filter")
-    def _on_filter_changed(self, event: Input.Changed) -> None:
+    def on_input_changed(self, event: Input.Changed) -> None:  # the filter box is the only Input
         self._set_filter(event.value.strip())
 
-    @on(Input.Submitted, "#filter")
-    def _on_filter_submitted(self, _: Input.Submitted) -> None:
-        field = self.query_one("#filter", Input)
+    def on_input_submitted(self, _: Input.Submitted) -> None:
+        field = self._filter_field()
         if not field.value.strip():
             field.display = False
         self.query_one("#gov-tree", Tree).focus()
@@ -531,7 +542,7 @@ class GovernanceScreen(ConsoleScreen):
             return
         self.filter_text = text
         if not text:
-            field = self.query_one("#filter", Input)
+            field = self._filter_field()
             if field.value:
                 field.value = ""
         self._built_generation = -1
