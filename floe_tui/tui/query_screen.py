@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from floe_tui.compute import ComputePlugin
     from floe_tui.console.history import HistoryEntry
 
+#: How long an engine may take to confirm a cancel before the status line says "cancelling…".
+CANCELLING_SHOWN_AFTER_S = 0.1
 PLACEHOLDER = "SQL here: ctrl+enter or f5 runs it, escape cancels (e.g. SELECT * FROM range(1000) t(n))"
 
 
@@ -237,6 +239,7 @@ class QueryScreen(ConsoleScreen):
         """The run has ended (the core says how): results, status line, history on disk."""
         if self._ticker is not None:
             self._ticker.pause()
+        self._render_status(run)  # first: the results below may take a mount (a frame or more)
         word = OUTCOME_WORDS.get(run.outcome, run.outcome)
         if self._table is None:
             if run.outcome == "completed" and columns:
@@ -247,7 +250,6 @@ class QueryScreen(ConsoleScreen):
                 await self._clear_results(Text(f"{word}: {run.error}"))
             else:
                 await self._clear_results(Text(f"no rows ({word})", style="dim"))
-        self._render_status(run)
         self._save_history_soon()
 
     async def _clear_results(self, text: Text) -> None:
@@ -286,13 +288,17 @@ class QueryScreen(ConsoleScreen):
             if queries.cancel():  # not in the engine yet: it ends here and now
                 if not run.done:
                     await self._show_end(queries.end(run, "cancelled", None))
-            else:
-                self._render_status(run)  # cancelling… until the engine answers
+            else:  # "cancelling…" only if the engine takes a while: a frame of it delays `cancelled`
+                self.set_timer(CANCELLING_SHOWN_AFTER_S, partial(self._show_cancelling, run))
             return
         focused = self.app.focused
         if focused is None or isinstance(focused, SelectOverlay):
             raise SkipAction()
         self.app.set_focus(None)
+
+    def _show_cancelling(self, run: QueryRun) -> None:
+        if not run.done and run is self.core.queries.current:
+            self._render_status(run)
 
     # -- history ---------------------------------------------------------------------------
     def _save_history_soon(self) -> None:
