@@ -37,8 +37,6 @@ if TYPE_CHECKING:
     from floe_tui.compute import ComputePlugin
     from floe_tui.console.history import HistoryEntry
 
-#: How long an engine may take to confirm a cancel before the status line says "cancelling…".
-CANCELLING_SHOWN_AFTER_S = 0.1
 PLACEHOLDER = "SQL here: ctrl+enter or f5 runs it, escape cancels (e.g. SELECT * FROM range(1000) t(n))"
 
 
@@ -285,20 +283,15 @@ class QueryScreen(ConsoleScreen):
         queries = self.core.queries
         run = queries.current
         if run is not None and not run.done:
-            if queries.cancel():  # not in the engine yet: it ends here and now
-                if not run.done:
-                    await self._show_end(queries.end(run, "cancelled", None))
-            else:  # "cancelling…" only if the engine takes a while: a frame of it delays `cancelled`
-                self.set_timer(CANCELLING_SHOWN_AFTER_S, partial(self._show_cancelling, run))
+            if queries.cancel() and not run.done:  # not in the engine yet: it ends here and now
+                await self._show_end(queries.end(run, "cancelled", None))
+            # Else the engine confirms: the status ticker says "cancelling…" if that takes a tick.
+            # Painting it now would put a frame between escape and `cancelled`.
             return
         focused = self.app.focused
         if focused is None or isinstance(focused, SelectOverlay):
             raise SkipAction()
         self.app.set_focus(None)
-
-    def _show_cancelling(self, run: QueryRun) -> None:
-        if not run.done and run is self.core.queries.current:
-            self._render_status(run)
 
     # -- history ---------------------------------------------------------------------------
     def _save_history_soon(self) -> None:

@@ -38,14 +38,14 @@ async def test_a_changed_default_marks_its_transforms_and_the_detail_says_old_an
         screen = app.screen
         tree = screen.query_one("#gov-tree", Tree)
 
-        def selected() -> bool:  # the tree may be rebuilt once more (the real plan after the snapshot)
+        def shown() -> bool:  # the tree may be rebuilt once more (the real plan after the snapshot)
             node = tree.cursor_node
             if node is None or node.data is None or node.data.key != FCT_ORDERS:
                 screen._select_key(FCT_ORDERS)
                 return False
-            return True
+            return "changed since" in rendered(screen.query_one("#detail", Static))
 
-        await until(pilot, selected, what="the node")
+        await until(pilot, shown, what="the changed transform's detail")
         node = tree.cursor_node
         label = node.label.plain if isinstance(node.label, Text) else str(node.label)
         assert "~ changed" in label  # a text mark, not colour alone

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from rich.text import Text
 from textual.widgets import Input, Select, Static, TextArea
 
@@ -58,6 +59,14 @@ async def wait_running(pilot: Any, until: Any, app: Any) -> None:
         timeout=30,
         what="the query to run in the engine",
     )
+
+
+async def start_endless(pilot: Any, until: Any, app: Any) -> None:
+    """The query pane running a query that would go on for minutes, in the engine."""
+    await open_query(pilot, until, app)
+    app.screen.query_one("#editor", TextArea).text = ENDLESS
+    await pilot.press("f5")
+    await wait_running(pilot, until, app)
 
 
 async def test_the_editor_has_focus_and_ctrl_enter_or_f5_runs_with_rows_streamed_in(
@@ -130,10 +139,7 @@ async def test_escape_cancels_in_the_engine_and_the_engine_answers_after(
 ) -> None:
     app = make_app(tree_with())
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_query(pilot, until, app)
-        app.screen.query_one("#editor", TextArea).text = ENDLESS
-        await pilot.press("f5")
-        await wait_running(pilot, until, app)
+        await start_endless(pilot, until, app)
         assert "running" in status(app)
         handle = app.core.queries.current.handle
         await pilot.press("escape")
@@ -143,6 +149,34 @@ async def test_escape_cancels_in_the_engine_and_the_engine_answers_after(
         assert isinstance(app.focused, TextArea)  # the first escape cancelled; it did not leave the field
         line = await run(pilot, until, app, "SELECT 1")
         assert "completed" in line
+
+
+async def test_an_engine_slow_to_confirm_a_cancel_shows_cancelling_until_it_does(
+    make_app, until, tree_with: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Escape paints nothing by itself (a frame of "cancelling…" would delay a quick `cancelled`),
+    so the status ticker must say "cancelling…" while an engine takes its time. The slow
+    confirmation is played by delaying DuckDB's real interrupt by 1 s: no engine here is slow to
+    stop on cue."""
+    import time
+
+    from textual import events
+
+    from floe_compute_duckdb.connection import DuckDBCursor
+
+    interrupt = DuckDBCursor.interrupt
+
+    def slow_interrupt(self: DuckDBCursor) -> None:
+        time.sleep(1.0)
+        interrupt(self)
+
+    monkeypatch.setattr(DuckDBCursor, "interrupt", slow_interrupt)
+    app = make_app(tree_with())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start_endless(pilot, until, app)
+        app.post_message(events.Key("escape", None))  # as the terminal sends it (press() waits idle)
+        await until(pilot, lambda: status(app).endswith("cancelling…"), timeout=0.9, what="cancelling…")
+        await until(pilot, lambda: status(app).endswith("cancelled"), timeout=5, what="cancelled")
 
 
 async def test_a_query_past_its_timeout_is_timed_out_and_logged(
@@ -179,10 +213,7 @@ async def test_a_new_run_drops_the_late_results_of_the_one_it_replaced(
 ) -> None:
     app = make_app(tree_with())
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_query(pilot, until, app)
-        app.screen.query_one("#editor", TextArea).text = ENDLESS
-        await pilot.press("f5")
-        await wait_running(pilot, until, app)
+        await start_endless(pilot, until, app)
         first = app.core.queries.current
         line = await run(pilot, until, app, "SELECT 7 AS seven")
         assert line.startswith("run 2 ·") and "completed" in line
