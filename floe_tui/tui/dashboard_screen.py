@@ -140,8 +140,8 @@ def card_lines(
         status_text(sample, connecting),
         Text(caption, style="dim"),
         Text(sparkline(latencies), style=spark),
+        Text(),
     ]
-    lines.append(Text())
     lines += pool_text(sample.pool if sample else None).split("\n")
     lines += memory_text(sample.memory if sample else None).split("\n")
     return lines
