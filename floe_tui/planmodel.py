@@ -101,9 +101,11 @@ def sort_key(diagnostic: Diagnostic) -> tuple[str, int, int, str]:
     return (diagnostic.file, diagnostic.line, diagnostic.column, diagnostic.code)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TransformPlan:
-    """One transform's resolved compute: a plain slotted record, as a plan holds 100,000s of them."""
+    """One transform's resolved compute: a plain slotted record, as a plan holds 100,000s of them
+    (not frozen: a frozen dataclass's `__init__` sets each field through `object.__setattr__`,
+    which made building them a tenth of a 100,000-transform validation)."""
 
     domain: str | None
     product: str
