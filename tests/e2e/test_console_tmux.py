@@ -138,6 +138,43 @@ def test_a_query_typed_and_run_in_one_send_keys_runs_in_full(terminal: Terminal,
     console.wait(timeout=10)  # gone before the next test starts its own console
 
 
+def wakeups_per_s(console: psutil.Process, window_s: float) -> float:
+    """How often the console's threads woke up (voluntary context switches) over `window_s`."""
+
+    def switches() -> int:
+        return sum(
+            int(line.split()[1])
+            for task in Path(f"/proc/{console.pid}/task").iterdir()
+            for line in (task / "status").read_text().splitlines()
+            if line.startswith("voluntary_ctxt_switches")
+        )
+
+    before = switches()
+    time.sleep(window_s)  # the measurement window itself, not a wait for something to happen
+    return (switches() - before) / window_s
+
+
+def test_an_idle_console_sleeps_until_a_key_comes_and_still_quits_at_once(terminal: Terminal) -> None:
+    """Left alone on the governance screen, the console wakes about once a second (the manifest
+    watcher), not ten times (the terminal driver's input slices); keys and ctrl+q still work."""
+    terminal.wait_for(lambda s: "sales" in s and "finance" in s, 15, "the governance tree")
+    console = psutil.Process(int(terminal.tmux("display-message", "-p", "-t", "console", "#{pane_pid}")))
+    deadline = time.monotonic() + 15  # start-up work (the plan compile) settles first
+    rate = wakeups_per_s(console, 1.0)
+    while rate >= 3 and time.monotonic() < deadline:
+        rate = wakeups_per_s(console, 1.0)
+    assert rate < 3, f"the idle console woke {rate:.0f} times a second"
+
+    terminal.keys("?")  # after a long sleep, a key is read at once
+    terminal.wait_for(lambda s: "ctrl+q" in s.lower() and "help" in s.lower(), 5, "the help screen")
+    terminal.keys("Escape")
+    terminal.wait_for(lambda s: "sales" in s and "finance" in s, 5, "the governance tree again")
+    pressed = time.monotonic()
+    terminal.keys("C-q")
+    console.wait(timeout=10)
+    assert time.monotonic() - pressed < 5, "ctrl+q should end the console within its quit budget"
+
+
 def test_type_a_long_query_escape_reads_cancelled_and_the_engine_stops(
     terminal: Terminal, tmp_path: Path
 ) -> None:
