@@ -104,6 +104,14 @@ class PlanPrefetch:
                     stderr=subprocess.DEVNULL,  # never onto the console's terminal
                 )
 
+    def cached_now(self, max_chars: int) -> PlanModel | None:
+        """The cached snapshot, taken now if it is there and at most `max_chars` long (loading it
+        takes about a millisecond per 50 KiB); else None, and `result` gives it later."""
+        cached = self._cached
+        if cached is None or len(cached) > max_chars:
+            return None
+        return self.result()
+
     def result(self, timeout: float = 30.0) -> PlanModel | None:
         """The snapshot, or None if there is none (the console then compiles by itself).
 

@@ -39,6 +39,7 @@ from floe_tui.tui.messages import (
 if TYPE_CHECKING:
     from floe_tui.compute.discovery import Discovered
     from floe_tui.console.events import LogLine
+    from floe_tui.console.plans import Applied
     from floe_tui.console.prefetch import PlanPrefetch
     from floe_tui.monitor import MonitorEvent, TargetSample
     from floe_tui.tui.dashboard_screen import DashboardScreen
@@ -129,6 +130,8 @@ class FloeApp(App[int]):
         self._governance: GovernanceScreen | None = None
         self._dashboard: DashboardScreen | None = None
         self._query: QueryScreen | None = None
+        #: A small cached snapshot taken in before the screens were composed (`on_load`).
+        self._early_plan: Applied | None = None
         self.add_mode("governance", self._make_governance)
         self.add_mode("dashboard", self._make_dashboard)
         self.add_mode("query", self._make_query)
@@ -160,13 +163,21 @@ class FloeApp(App[int]):
         return self._query
 
     # -- start -----------------------------------------------------------------------------
+    def on_load(self) -> None:
+        # Before any screen is composed: a small cached snapshot is then in the first frame.
+        snapshot = self.core.plans.cached_snapshot()
+        self._early_plan = self.core.plan_loaded(snapshot) if snapshot is not None else None
+
     def on_mount(self) -> None:
         notice = self.core.start()
         if notice:
             self.notify(notice, severity="warning", timeout=8)
         for problem in self.theme_problems:
             self.core.events.log("console", "theme", problem)
-        self.load_plan()
+        if self._early_plan is not None:  # the screens composed with it: compile the real plan
+            self._plan_taken(self._early_plan, screens=False)
+        else:
+            self.load_plan()
 
     # -- the plan --------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="compile", exit_on_error=False)
@@ -175,10 +186,12 @@ class FloeApp(App[int]):
         self.post_message(PlanLoaded(self.core.plans.load()))
 
     def on_plan_loaded(self, message: PlanLoaded) -> None:
-        applied = self.core.plan_loaded(message.loaded)
+        self._plan_taken(self.core.plan_loaded(message.loaded), screens=True)
+
+    def _plan_taken(self, applied: Applied, *, screens: bool) -> None:
         if applied.env_notice:
             self.notify(applied.env_notice, severity="warning", timeout=8)
-        for screen in (self._governance, self._dashboard, self._query):
+        for screen in (self._governance, self._dashboard, self._query) if screens else ():
             if screen is not None:
                 screen.plan_changed()
         if applied.compile_next:  # the snapshot is on screen: now compile the real plan

@@ -108,6 +108,40 @@ def test_a_second_launch_on_unchanged_manifests_paints_from_the_cache(
     assert cached.stat().st_mode & 0o777 == 0o600  # the console's own file, for its user only
 
 
+async def test_a_cached_snapshot_is_in_the_tree_the_screen_is_first_composed_with(
+    until, sample_copy: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    assert PlanPrefetch(sample_copy, cache).result() is not None  # the first launch caches it
+    at_mount: list[list[str]] = []
+
+    class Recording(FloeApp):
+        def on_mount(self) -> None:  # Textual runs FloeApp.on_mount right after this one
+            tree = self.screen.query_one("#gov-tree")
+            at_mount.append([str(n.label).split()[0] for n in tree.root.children])
+
+    prefetch = PlanPrefetch(sample_copy, cache)
+    assert prefetch.from_cache
+    app = Recording(sample_copy, prefetch=prefetch, data_dir=tmp_path, watch_files=False)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            # The screens mount before the app does: the tree was built from the snapshot then,
+            # not in a later frame from a worker thread.
+            assert at_mount == [["acme"]]
+            await until(pilot, lambda: app.core.plans.compiled is not None, what="the real plan")
+            assert app.core.registry() is not None
+    finally:
+        app.close_engines()
+
+
+def test_a_long_cached_snapshot_is_left_to_the_worker_thread(sample_copy: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    compiled = picture(PlanPrefetch(sample_copy, cache))
+    prefetch = PlanPrefetch(sample_copy, cache)
+    assert prefetch.cached_now(max_chars=100) is None  # too long to load on the UI thread
+    assert picture(prefetch) == compiled  # still there for `result()`, on the worker thread
+
+
 def test_a_path_given_relative_to_the_working_directory_is_cached_too(
     sample_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
