@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from floe_tui.tui.dashboard_screen import DashboardScreen
     from floe_tui.tui.governance_screen import GovernanceScreen
     from floe_tui.tui.query_screen import QueryScreen
+
+_S = TypeVar("_S", bound=Screen[Any])
 
 DEFAULT_THEME = "floe-dark"
 NO_COLOR_THEME = "floe-high-contrast"
@@ -143,28 +145,43 @@ class FloeApp(App[int]):
             self.theme = "textual-dark"  # the themes package is broken (`theme_problems` says how)
         elif self.no_color and NO_COLOR_THEME in names:
             self.theme = NO_COLOR_THEME
+        # App.__init__ built the stylesheet's variables before our themes were registered.
+        self.stylesheet.set_variables(self.get_css_variables())
 
     def _make_governance(self) -> Screen[Any]:
         from floe_tui.tui.governance_screen import GovernanceScreen
 
-        self._governance = GovernanceScreen()
+        self._governance = self._current_css(GovernanceScreen())
         return self._governance
 
     def _make_dashboard(self) -> Screen[Any]:
         from floe_tui.tui.dashboard_screen import DashboardScreen
 
-        self._dashboard = DashboardScreen()
+        self._dashboard = self._current_css(DashboardScreen())
         return self._dashboard
 
     def _make_query(self) -> Screen[Any]:
         from floe_tui.tui.query_screen import QueryScreen
 
-        self._query = QueryScreen()
+        self._query = self._current_css(QueryScreen())
         return self._query
+
+    def _current_css(self, screen: _S) -> _S:
+        """Mark a new mode screen as styled by the current CSS, which it is (its styles come from
+        the app's stylesheet as it mounts). Textual 8 takes a new screen for one of an older CSS
+        generation (-1 against 0) and refreshes all of it: every stylesheet parsed twice more,
+        every node restyled, a layout: about 20 ms before the first paint (Textual's private counter,
+        pinned with Textual)."""
+        screen._css_update_count = self._css_update_count
+        return screen
 
     # -- start -----------------------------------------------------------------------------
     def on_load(self) -> None:
-        # Before any screen is composed: a small cached snapshot is then in the first frame.
+        # Before any screen is composed. The app's own styles first (Textual applies them after
+        # the first screen is composed, then restyled every node in the CSS refresh that
+        # `_current_css` spares): widgets coloured `auto` take the app's background as they mount.
+        self.stylesheet.apply(self)
+        # A small cached snapshot, so that the first frame shows the tree.
         snapshot = self.core.plans.cached_snapshot()
         self._early_plan = self.core.plan_loaded(snapshot) if snapshot is not None else None
 
