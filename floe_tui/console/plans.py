@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from floe_tui.planmodel import Level, PlanModel
 
 WATCH_INTERVAL_S = 1.0
+WATCH_CPU_SHARE = 0.01
 #: A cached snapshot up to this long is loaded on the UI thread before the first paint (5 ms at
 #: most, measured); a longer one (a tree of more than about 1,000 transforms) on a worker thread.
 SNAPSHOT_NOW_MAX_CHARS = 256 << 10
@@ -197,8 +198,13 @@ class Plans:
         return thread
 
     def _watch(self, on_change: Callable[[], None], interval_s: float, last: Signature) -> None:
-        while not self._stop.wait(interval_s):
+        wait_s = interval_s
+        while not self._stop.wait(wait_s):
+            started = time.thread_time()
             current = self.signature()
+            # On a tree so big that a check is costly, checks are spaced out to stay within
+            # WATCH_CPU_SHARE of a core (2,000 products: every 2 s).
+            wait_s = max(interval_s, (time.thread_time() - started) / WATCH_CPU_SHARE)
             if current != last:
                 last = current
                 on_change()
