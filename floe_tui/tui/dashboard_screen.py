@@ -31,6 +31,10 @@ SPARK_WINDOW = 60
 SPARK_WIDTH = 50
 #: Samples arriving within this delay are painted together.
 FLUSH_DELAY_S = 0.1
+#: The title's process CPU and RSS are read again after this long: with the cards' repaint while
+#: samples come, else by a timer once the last repaint is this late (polling paused or slower).
+STATS_EVERY_S = 0.9
+STATS_TICK_LATE_S = 1.5
 MEMORY_TAGS_SHOWN = 5
 BAR_WIDTH = 16
 #: What `+` and `-` step the poll interval through (seconds).
@@ -243,6 +247,7 @@ class DashboardScreen(ConsoleScreen):
         self._stats_timer: Timer | None = None
         self._dirty: set[str] = set()
         self._stats_at = float("-inf")
+        self._flushed_at = float("-inf")
         self._flush_timer: Timer | None = None
         self._cpu_rss: tuple[float, int] | None = None
         self._state: tuple[object, ...] | None = None
@@ -331,7 +336,8 @@ class DashboardScreen(ConsoleScreen):
         dirty, self._dirty = self._dirty, set()
         for name in dirty:
             self._show(name)
-        if self.core.monotonic() - self._stats_at >= 0.9:
+        self._flushed_at = self.core.monotonic()
+        if self._flushed_at - self._stats_at >= STATS_EVERY_S:
             self._read_process_stats()  # in the same repaint as the cards
 
     # -- title, stats and the log ----------------------------------------------------------
@@ -341,8 +347,10 @@ class DashboardScreen(ConsoleScreen):
         self._update_title()
 
     def _stats_tick(self) -> None:
-        """Every second: the title's CPU and RSS, unless a repaint of the cards just did it."""
-        if self.core.monotonic() - self._stats_at >= 0.9:
+        """Every second: the title's CPU and RSS, unless the cards' repaints read them (while the
+        samples come at least every `STATS_TICK_LATE_S`): one repaint a second, not two."""
+        now = self.core.monotonic()
+        if now - self._stats_at >= STATS_EVERY_S and now - self._flushed_at >= STATS_TICK_LATE_S:
             self._read_process_stats()
 
     def _update_title(self) -> None:

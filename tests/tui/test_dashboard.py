@@ -122,6 +122,28 @@ async def test_p_pauses_and_plus_minus_change_the_interval_within_bounds(
         assert "interval 60 s" in log_text(app) and "polling paused" in log_text(app)
 
 
+async def test_the_title_keeps_the_console_cpu_current_while_polling_and_while_paused(
+    make_app, until, tree_with: Callable[..., Path]
+) -> None:
+    reads: list[int] = []
+
+    def process_stats() -> tuple[float, int]:  # a new figure on every read
+        reads.append(len(reads))
+        return float(len(reads)), 96 * 2**20
+
+    app = make_app(tree_with({"steady": {}}), interval_s=0.2, process_stats=process_stats)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.core.plan is not None)
+        await pilot.press("2")
+        await until(pilot, lambda: "steady" in app.core.samples, what="the first sample")
+        shown = len(reads)  # read with the cards' repaints while samples come
+        polling = f"console CPU {shown + 1}.0 %"
+        await until(pilot, lambda: polling in title(app), timeout=5, what="a read while polling")
+        await pilot.press("p")  # no more samples: the timer reads them
+        paused = f"console CPU {len(reads) + 2}.0 %"
+        await until(pilot, lambda: paused in title(app), timeout=5, what="reads while paused")
+
+
 async def test_a_health_check_that_hangs_30_s_never_freezes_the_screen(
     make_app, until, tree_with: Callable[..., Path], toy: Any
 ) -> None:
