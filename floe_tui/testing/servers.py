@@ -359,10 +359,12 @@ def run_beside(
 
     For demos: ``make demo`` runs the console beside local servers, and launchers chain
     (``a_demo.py -- b_demo.py -- floe-tui ...``). Ctrl-C reaches the command (the server runs in a
-    session of its own, so it does not); SIGTERM to this process is passed on to the command.
-    Without a command it serves until SIGINT or SIGTERM. Returns the command's exit status, 2 when
-    the server did not start or `on_ready` raised :class:`ServerError`, 128 + the signal number
-    when a signal ended the wait. The server is stopped by its PID in every case.
+    session of its own, so it does not); SIGTERM to this process is passed on to the command, and
+    so is SIGHUP (the terminal closed: the server, in its own session, would outlive the launcher
+    and keep the port). Without a command it serves until SIGINT, SIGTERM or SIGHUP. Returns the
+    command's exit status, 2 when the server did not start or `on_ready` raised
+    :class:`ServerError`, 128 + the signal number when a signal ended the wait. The server is
+    stopped by its PID in every case.
     """
     signalled: list[int] = []
 
@@ -370,7 +372,7 @@ def run_beside(
         signalled.append(signum)
         raise KeyboardInterrupt
 
-    previous_term = signal.signal(signal.SIGTERM, on_signal)
+    previous = {stop: signal.signal(stop, on_signal) for stop in (signal.SIGTERM, signal.SIGHUP)}
     try:
         server.start()
         if on_ready is not None:
@@ -387,7 +389,7 @@ def run_beside(
             child = subprocess.Popen(list(command))
             try:
                 return child.wait()
-            except KeyboardInterrupt:  # SIGTERM to this launcher: pass it on
+            except KeyboardInterrupt:  # SIGTERM or SIGHUP to this launcher: pass it on
                 child.terminate()
                 return child.wait()
         finally:
@@ -399,7 +401,8 @@ def run_beside(
         return 2
     finally:
         server.close()
-        signal.signal(signal.SIGTERM, previous_term)
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
 
 
 def demo_main(

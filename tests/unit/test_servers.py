@@ -143,7 +143,10 @@ def test_run_beside_reports_a_failed_seed_and_still_stops_the_server() -> None:
     assert not server.running
 
 
-def test_demo_main_serves_until_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "sighup"])
+def test_demo_main_serves_until_sigterm_or_its_terminal_closes(tmp_path: Path, stop: signal.Signals) -> None:
+    """SIGHUP is what a launcher gets when its terminal closes (a window shut, `tmux kill-server`):
+    its server must stop then too, or it keeps the demo's port and the next `make demo` fails."""
     script = tmp_path / "demo.py"
     script.write_text(
         "import sys\n"
@@ -159,8 +162,8 @@ def test_demo_main_serves_until_sigterm(tmp_path: Path) -> None:
         assert launcher.stderr is not None
         banner = launcher.stderr.readline()  # "http on http://127.0.0.1:PORT, pid PID"
         pid = int(banner.rsplit("pid ", 1)[1])
-        launcher.send_signal(signal.SIGTERM)
-        assert launcher.wait(10) == 128 + signal.SIGTERM
+        launcher.send_signal(stop)
+        assert launcher.wait(10) == 128 + stop
     finally:
         if launcher.poll() is None:
             launcher.kill()

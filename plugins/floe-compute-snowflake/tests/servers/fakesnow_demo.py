@@ -6,9 +6,10 @@
 starts the fakesnow test double (tests/servers/fakesnow_server.py, from .venv-servers/fakesnow) on
 127.0.0.1:18765, the port the clouds sample's `snowflake` target names, fills `analytics.floe` with a
 few small sample tables, runs the command in the foreground, and stops the server by its PID when the
-command ends (or on SIGINT/SIGTERM). Without a command it serves until interrupted; `--port N` and
-`--no-seed` change the rest. The password variable of the sample (FLOE_DEMO_SNOWFLAKE_PASSWORD) is set
-for the command if it is not set: fakesnow checks no credential. Launchers chain:
+command ends (or on SIGINT, SIGTERM or SIGHUP: its terminal closed). Without a command it serves
+until interrupted; `--port N` and `--no-seed` change the rest. The password variable of the
+sample (FLOE_DEMO_SNOWFLAKE_PASSWORD) is set for the command if it is not set: fakesnow checks no
+credential. Launchers chain:
 ``fakesnow_demo.py -- crucible_demo.py -- floe-tui ...``.
 
 Exit status: the command's; 2 when the server could not start (the port in use, no server venv).
