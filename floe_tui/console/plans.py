@@ -114,8 +114,7 @@ class Plans:
         if snapshot is None:
             return None
         self._prefetch = None
-        problem = None if snapshot.floe_files else f"no floe manifest under {self.manifests}"
-        return Loaded(snapshot, None, problem, 0.0)
+        return Loaded(snapshot, None, self._empty(snapshot), 0.0)
 
     def load(self) -> Loaded:
         """The snapshot on the first call if one was prefetched, else a compile. Blocks."""
@@ -125,8 +124,7 @@ class Plans:
             if prefetch is not None:
                 snapshot = prefetch.result()
                 if snapshot is not None:  # paint it now; the real plan is compiled right after
-                    problem = None if snapshot.floe_files else f"no floe manifest under {self.manifests}"
-                    return Loaded(snapshot, None, problem, time.perf_counter() - started)
+                    return Loaded(snapshot, None, self._empty(snapshot), time.perf_counter() - started)
             if not self.manifests.exists():
                 error = f"{self.manifests}: no such file or directory"
                 return Loaded(None, None, error, time.perf_counter() - started)
@@ -137,11 +135,14 @@ class Plans:
                     self._compiler = Compiler(self._plugins)
                 plan = self._compiler.compile(self.manifests)
                 changes = self._changes(plan) if self.diff_base is not None else None
-            problem = None if plan.floe_files else f"no floe manifest under {self.manifests}"
-            return Loaded(plan, plan, problem, time.perf_counter() - started, changes)
+            return Loaded(plan, plan, self._empty(plan), time.perf_counter() - started, changes)
         except Exception as exc:  # a compiler bug must not take the console down: show it
             message = f"cannot load the manifests: {type(exc).__name__}: {exc}"
             return Loaded(None, None, message, time.perf_counter() - started)
+
+    def _empty(self, plan: PlanModel) -> str | None:
+        """The problem with a plan (or snapshot) of no floe manifest at all, else None."""
+        return None if plan.floe_files else f"no floe manifest under {self.manifests}"
 
     def _changes(self, plan: Plan) -> dict[tuple[str, ...], NodeChange]:
         """What differs from BASE (compiled once: it is the other checkout, not the one edited)."""

@@ -156,18 +156,19 @@ async def test_an_engine_slow_to_confirm_a_cancel_shows_cancelling_until_it_does
 ) -> None:
     """Escape paints nothing by itself (a frame of "cancelling…" would delay a quick `cancelled`),
     so the status ticker must say "cancelling…" while an engine takes its time. The slow
-    confirmation is played by delaying DuckDB's real interrupt by 1 s: no engine here is slow to
-    stop on cue."""
-    import time
+    confirmation is played by holding DuckDB's real interrupt until the test lets it go: no engine
+    here is slow to stop on cue."""
+    import threading
 
     from textual import events
 
     from floe_compute_duckdb.connection import DuckDBCursor
 
     interrupt = DuckDBCursor.interrupt
+    confirm = threading.Event()
 
     def slow_interrupt(self: DuckDBCursor) -> None:
-        time.sleep(1.0)
+        confirm.wait(10)
         interrupt(self)
 
     monkeypatch.setattr(DuckDBCursor, "interrupt", slow_interrupt)
@@ -175,7 +176,10 @@ async def test_an_engine_slow_to_confirm_a_cancel_shows_cancelling_until_it_does
     async with app.run_test(size=(120, 40)) as pilot:
         await start_endless(pilot, until, app)
         app.post_message(events.Key("escape", None))  # as the terminal sends it (press() waits idle)
-        await until(pilot, lambda: status(app).endswith("cancelling…"), timeout=0.9, what="cancelling…")
+        try:
+            await until(pilot, lambda: status(app).endswith("cancelling…"), timeout=5, what="cancelling…")
+        finally:
+            confirm.set()  # the engine stops now
         await until(pilot, lambda: status(app).endswith("cancelled"), timeout=5, what="cancelled")
 
 
