@@ -39,7 +39,9 @@ def load_plan(args: argparse.Namespace, path: Path | None = None) -> Plan:
     target = path or args.manifests or default_manifests()
     if not target.exists():
         raise UsageError(f"{target}: no such file or directory", "pass -m with a manifest directory or file")
-    plan = Compiler().compile(target)
+    compiler = Compiler()
+    plan = compiler.compile(target)
+    args.kept.append(compiler)  # its parsed files: freed with `args` (`cli.run` skips that)
     if plan.floe_files == 0:
         raise UsageError(f"no floe manifest under {target}", "point -m at a directory with floe manifests")
     return plan

@@ -206,6 +206,24 @@ def test_json_has_the_documented_shape(acme: Path) -> None:
     } in document["transforms"]
 
 
+def test_a_report_larger_than_the_pipe_arrives_whole(acme: Path) -> None:
+    """The script ends without the interpreter's teardown (`cli.run`): what it wrote is flushed
+    first, also past the 64 KiB a pipe holds, and the exit code is the command's."""
+    product = acme / "domains" / "sales" / "products" / "wide" / "floe.yaml"
+    product.parent.mkdir(parents=True)
+    lines = [f"  - {{name: t_{index}}}" for index in range(3000)]
+    product.write_text(
+        "apiVersion: floe.dev/v1\nkind: FloeSpec\nmetadata: {name: wide}\n"
+        "platform: {manifest: ../../manifest.yaml}\ntransforms:\n" + "\n".join(lines) + "\n"
+    )
+    result = floe("validate", acme, "--format", "json")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert len(result.stdout) > 10 * 65536
+    assert len(json.loads(result.stdout)["transforms"]) == 11 + 3000
+    product.write_text(product.read_text().replace("t_2999", "t_0"))  # defined twice: exit 1
+    assert floe("validate", acme, "--format", "json").returncode == 1
+
+
 def test_json_diagnostics_carry_code_severity_place_and_hint() -> None:
     result = floe("validate", BROKEN / "e300-unapproved-compute", "--format", "json")
     assert (result.returncode, result.stderr) == (1, "")
