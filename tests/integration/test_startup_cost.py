@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = ["textual", "pyspark", "duckdb", "pyarrow", "pandas"]
 
@@ -19,8 +20,9 @@ def test_importing_the_library_and_plugins_loads_no_engine_or_console() -> None:
     loaded = modules_after_import(
         "import floe_tui.compute, floe_tui.cli, floe_tui.testing.cpu, floe_compute_duckdb\n"
         "from floe_tui.compute import discover_plugins\n"
-        "discover_plugins()"
+        "discover_plugins().plugins"
     )
+    assert {"floe_compute_spark", "floe_compute_snowflake"} <= loaded
     assert not {name for name in loaded if name.split(".")[0] in HEAVY}
 
 
@@ -34,3 +36,19 @@ def test_headless_validate_imports_no_console() -> None:
     )
     assert "floe_tui.cli" in loaded and "floe_tui.governance" in loaded
     assert not {name for name in loaded if name.split(".")[0] in ("textual", "textual_fastdatatable")}
+
+
+def test_a_check_imports_only_the_plugins_its_manifests_name(tmp_path: Path) -> None:
+    """Plugins load on first use: a tree that approves DuckDB alone never imports the other four."""
+    (tmp_path / "enterprise.yaml").write_text(
+        "apiVersion: floe.dev/v1\nkind: Manifest\nmetadata: {name: acme, scope: enterprise}\n"
+        "compute: {approved: [{name: duckdb}], default: duckdb}\n"
+    )
+    loaded = modules_after_import(
+        "import contextlib, io\n"
+        "from floe_tui.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert main(['validate', {str(tmp_path)!r}]) == 0"
+    )
+    plugins = {name.split(".")[0] for name in loaded if name.startswith("floe_compute_")}
+    assert plugins == {"floe_compute_duckdb"}
