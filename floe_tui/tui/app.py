@@ -105,8 +105,10 @@ class FloeApp(App[int]):
         watch_files: bool = True,
         prefetch: PlanPrefetch | None = None,
         diff_base: Path | None = None,
+        after_first_frame: Callable[[], object] | None = None,
     ) -> None:
         super().__init__(driver_class=_driver_class())
+        self._after_first_frame = after_first_frame
         self._inbox: list[TargetSample] = []
         self._inbox_lock = threading.Lock()
         self.core = ConsoleCore(
@@ -186,6 +188,8 @@ class FloeApp(App[int]):
         self._early_plan = self.core.plan_loaded(snapshot) if snapshot is not None else None
 
     def on_mount(self) -> None:
+        if self._after_first_frame is not None:
+            self.call_after_refresh(self._after_first_frame)
         notice = self.core.start()
         if notice:
             self.notify(notice, severity="warning", timeout=8)

@@ -190,7 +190,7 @@ class GovernanceScreen(ConsoleScreen):
             self.call_after_refresh(self._add_footer)
 
     async def _add_footer(self) -> None:
-        if not self.query(Footer):
+        if self.is_attached and not self.query(Footer):  # not attached: the app quit on its first frame
             await self.mount(Footer())
             self.refresh_bindings()  # a Footer shows its keys once told that the bindings are ready
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from collections.abc import Callable
@@ -266,3 +267,24 @@ async def test_a_query_asked_for_before_the_real_plan_runs_when_it_comes(
     finally:
         compile_may_start.set()
         app.close_engines()
+
+
+async def test_the_collector_paused_for_start_up_is_back_on_after_the_first_frame(make_app, until) -> None:
+    """`floe-tui` starts with the cyclic collector off (its start-up objects live as long as the
+    console) and hands `gc.enable` to the app, which calls it once the first frame is painted."""
+    calls: list[bool] = []
+
+    def after_first_frame() -> None:
+        calls.append(app.screen.query_one("#gov-tree").is_mounted)
+        gc.enable()
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        app = make_app(default_manifests(), after_first_frame=after_first_frame)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: calls, what="the hook")
+            await pilot.pause(0.1)
+            assert calls == [True] and gc.isenabled()
+    finally:
+        gc.enable() if was_enabled else gc.disable()
