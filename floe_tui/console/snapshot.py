@@ -128,4 +128,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from floe_tui.exits import exit_now
+
+    exit_now(main())  # the console waits for this process to end: no teardown
