@@ -23,28 +23,26 @@ from typing import TYPE_CHECKING
 
 from floe_tui import __version__
 from floe_tui.console.files import atomic_write_text, cache_dir
+from floe_tui.paths import manifest_files
 
 if TYPE_CHECKING:
     from floe_tui.planmodel import PlanModel
 
 #: Bumped when the cached snapshot's shape changes; a cache of another format is a miss.
 CACHE_FORMAT = f"2/{__version__}"
-MANIFEST_SUFFIXES = (".yaml", ".yml")
 
 Signature = dict[str, tuple[int, int]]
 
 
 def manifest_signature(root: Path, known_files: Iterable[Path] = ()) -> Signature:
-    """(modification time, size) of every manifest under `root` (or `root` itself) and of `known_files`.
+    """(modification time, size) of every manifest under `root` (or `root` itself) and of
+    `known_files` (the files a plan read, links out of `root` among them).
 
     Files that cannot be read are left out, so a deleted file changes the signature too.
     """
+    listed = manifest_files(str(root)) if root.is_dir() else [str(root)]
     found: Signature = {}
-    if root.is_dir():
-        _walk_signature(str(root), found)
-    else:
-        known_files = [root, *known_files]
-    for path in map(str, known_files):
+    for path in [*listed, *map(str, known_files)]:
         if path not in found:
             try:
                 stat = os.stat(path)
@@ -52,30 +50,6 @@ def manifest_signature(root: Path, known_files: Iterable[Path] = ()) -> Signatur
                 continue
             found[path] = (stat.st_mtime_ns, stat.st_size)
     return found
-
-
-def _walk_signature(top: str, found: Signature) -> None:
-    """The manifests below `top` (symbolic links to directories not followed, as `Path.rglob`).
-
-    `os.scandir` rather than `Path.rglob`: the console checks the signature every second, and
-    on a tree of 2,000 products this takes 17 ms instead of 76 ms of CPU.
-    """
-    pending = [top]
-    while pending:
-        try:
-            entries = os.scandir(pending.pop())
-        except OSError:
-            continue
-        with entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append(entry.path)
-                elif os.path.splitext(entry.name)[1] in MANIFEST_SUFFIXES:
-                    try:
-                        stat = entry.stat()
-                    except OSError:
-                        continue
-                    found[entry.path] = (stat.st_mtime_ns, stat.st_size)
 
 
 class SnapshotCache:
