@@ -3,8 +3,8 @@ first paint, so it must not pull in the compiler or pydantic."""
 
 from __future__ import annotations
 
+import importlib
 import os
-from importlib import resources
 from pathlib import Path
 
 
@@ -13,7 +13,16 @@ def default_manifests() -> Path:
     configured = os.environ.get("FLOE_MANIFESTS")
     if configured:
         return Path(configured).expanduser()
-    return Path(str(resources.files("floe_tui_samples") / "acme"))
+    return package_folder("floe_tui_samples") / "acme"
+
+
+def package_folder(package: str) -> Path:
+    """The folder of a data package floe-tui installs (`floe_tui_samples`, `floe_tui_themes`).
+
+    The package's own `__path__`, not `importlib.resources.files`: that imports `zipfile` and
+    its readers, 4 ms of the console's start before its first paint. Raises ModuleNotFoundError.
+    """
+    return Path(next(iter(importlib.import_module(package).__path__)))
 
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")

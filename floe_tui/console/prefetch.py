@@ -12,11 +12,11 @@ removed since) is on screen for a moment only.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,8 +60,13 @@ class SnapshotCache:
         # `/home/me/acme` are two entries. The signature itself holds absolute paths.
         self.root = manifests.resolve()
         self.identity = {"format": CACHE_FORMAT, "root": str(self.root), "given": str(manifests)}
-        digest = hashlib.sha256(f"{self.root}\0{manifests}".encode()).hexdigest()[:20]
-        self.path = (directory or cache_dir()) / "snapshots" / f"{digest}.json"
+        # zlib's checksums name the file, not hashlib, which loads OpenSSL (4 ms before the first
+        # paint; zlib is loaded already). Two paths with the same name cost a cache miss, never a
+        # wrong tree: `read` checks the identity in the header.
+        key = f"{self.root}\0{manifests}".encode()
+        self.path = (
+            (directory or cache_dir()) / "snapshots" / f"{zlib.crc32(key):08x}{zlib.adler32(key):08x}.json"
+        )
 
     def read(self) -> str | None:
         """The cached snapshot's JSON if every file it was made from is unchanged, else None."""

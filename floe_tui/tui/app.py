@@ -16,7 +16,6 @@ import time
 import tomllib
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -28,6 +27,7 @@ from textual.screen import Screen
 from textual.theme import Theme
 
 from floe_tui.console.core import ConsoleCore
+from floe_tui.paths import package_folder
 from floe_tui.tui.messages import (
     ManifestsChanged,
     MonitorEventArrived,
@@ -58,7 +58,7 @@ def load_themes() -> tuple[list[Theme], list[str]]:
     themes: list[Theme] = []
     problems: list[str] = []
     try:
-        folder = resources.files("floe_tui_themes")
+        folder = package_folder("floe_tui_themes")
         files = sorted((f for f in folder.iterdir() if f.name.endswith(".toml")), key=lambda f: f.name)
     except (ModuleNotFoundError, OSError) as exc:
         return themes, [f"themes: {type(exc).__name__}"]

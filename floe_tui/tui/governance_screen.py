@@ -22,6 +22,7 @@ from textual.widgets import Footer, OptionList, Static, Tree
 from textual.widgets.option_list import Option
 from textual.widgets.tree import TreeNode
 
+from floe_tui.paths import package_folder
 from floe_tui.planmodel import enterprise_part
 from floe_tui.tui.host import ConsoleScreen
 from floe_tui.tui.messages import ReloadRequested
@@ -128,7 +129,9 @@ class GovernanceScreen(ConsoleScreen):
         yield Static("floe-tui · governance · loading the manifests…", id="gov-title", classes="title")
         with Horizontal(id="gov-main"):
             with Vertical(id="tree-pane"):
-                tree: Tree[NodeRef] = Tree("manifests", id="gov-tree")
+                # A Text, not a str: a str label is read as markup, whose emoji lookup imports
+                # rich's table of emoji codes (3 ms of the start).
+                tree: Tree[NodeRef] = Tree(Text("manifests"), id="gov-tree")
                 tree.show_root = False
                 tree.guide_depth = 3
                 tree.auto_expand = True
@@ -598,11 +601,9 @@ def _provenance(transform: TransformPlan, level: Level) -> str:
 
 def display_path(path: Path) -> str:
     """A short, stable name for the manifests' path: the bundled sample, relative, or ~-based."""
-    from importlib import resources
-
     absolute = path.expanduser().absolute()
     try:
-        samples = Path(str(resources.files("floe_tui_samples"))).absolute()
+        samples = package_folder("floe_tui_samples").absolute()
         return f"<sample>/{absolute.relative_to(samples)}"
     except (ValueError, ModuleNotFoundError):
         pass
