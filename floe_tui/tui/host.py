@@ -19,6 +19,17 @@ if TYPE_CHECKING:
 class ConsoleScreen(Screen[None]):
     """A screen of the console: `floe` is the app, typed; `core` the console's core."""
 
+    def _compositor_refresh(self) -> None:
+        """Render nothing while the app holds a batch of updates: Textual 8 renders the frame,
+        then drops it in `App._display` with the regions it painted marked clean. The first
+        frame, rendered inside the start-up batch, was lost so (20 ms of rendering); the tree
+        reached the terminal two frames later. Kept dirty, all of it is painted by the first
+        refresh after the batch."""
+        if self.app._batch_count:
+            self._repaint_required = True
+            return
+        super()._compositor_refresh()
+
     @property
     def floe(self) -> FloeApp:
         return cast("FloeApp", self.app)
