@@ -9,6 +9,11 @@ driver waits in shorter slices while an escape byte is pending.
 The slices also woke the input thread ten times a second with nothing to do: two thirds of an
 idle console's CPU. When the key parser awaits no timeout (nothing half-read), this driver
 waits for input with no time limit; stopping the driver wakes it through a pipe of its own.
+
+Textual hands each frame to a writer thread and goes on. That thread then waited for the GIL
+while the UI thread kept it busy with the next work: the first frame reached the terminal 35 ms
+after it was rendered. Here `flush` (called by Textual after each frame) waits until the writer
+has written what was queued, for at most `FRAME_WAIT_S`.
 """
 
 from __future__ import annotations
@@ -16,14 +21,46 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
+import threading
 from codecs import getincrementaldecoder
-from typing import Any
+from typing import IO, Any
 
 from textual import constants
 from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
 
 IDLE_SLICE_S = 0.1
+#: The longest the UI thread waits for a frame to reach the terminal (a stalled terminal costs
+#: this much a frame, not a hang).
+FRAME_WAIT_S = 0.05
+
+
+class _ReportingOutput:
+    """The terminal as the driver's writer thread sees it: it also tells who waits how many of
+    the writes queued so far have been written and flushed."""
+
+    def __init__(self, file: IO[str]) -> None:
+        self._file = file
+        self._written = 0  # only the writer thread counts
+        self._flushed = 0
+        self._changed = threading.Condition()
+
+    def write(self, text: str) -> None:
+        self._file.write(text)
+        self._written += 1
+
+    def flush(self) -> None:
+        self._file.flush()
+        with self._changed:
+            self._flushed = self._written
+            self._changed.notify_all()
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def wait_flushed(self, count: int, timeout_s: float) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._flushed >= count, timeout_s)
 
 
 class PromptEscapeDriver(LinuxDriver):
@@ -33,12 +70,26 @@ class PromptEscapeDriver(LinuxDriver):
         #: emptied before the next input thread starts (after a suspend).
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
+        terminal = self._file
+        assert terminal is not None  # sys.__stderr__, which Textual's driver writes to
+        self._output = _ReportingOutput(terminal)
+        # What Textual's writer thread writes to; it uses write, flush and fileno only.
+        self._file = self._output  # type: ignore[assignment]
+        self._queued = 0
 
     def start_application_mode(self) -> None:
         with contextlib.suppress(BlockingIOError):
             while os.read(self._wake_read, 64):
                 pass
         super().start_application_mode()  # type: ignore[no-untyped-call]  # untyped in Textual
+
+    def write(self, data: str) -> None:
+        self._queued += 1
+        super().write(data)
+
+    def flush(self) -> None:
+        """Let the writer thread have the GIL until the frame is in the terminal."""
+        self._output.wait_flushed(self._queued, FRAME_WAIT_S)
 
     def disable_input(self) -> None:
         with contextlib.suppress(OSError):
