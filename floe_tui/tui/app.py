@@ -108,7 +108,11 @@ class FloeApp(App[int]):
         after_first_frame: Callable[[], object] | None = None,
     ) -> None:
         super().__init__(driver_class=_driver_class())
-        self._after_first_frame = after_first_frame
+        #: Start-up work that need not be on the first frame, run once that frame is painted
+        #: (None once it is).
+        self._after_first: list[Callable[[], object]] | None = []
+        if after_first_frame is not None:
+            self._after_first.append(after_first_frame)
         self._inbox: list[TargetSample] = []
         self._inbox_lock = threading.Lock()
         self.core = ConsoleCore(
@@ -188,8 +192,6 @@ class FloeApp(App[int]):
         self._early_plan = self.core.plan_loaded(snapshot) if snapshot is not None else None
 
     def on_mount(self) -> None:
-        if self._after_first_frame is not None:
-            self.call_after_refresh(self._after_first_frame)
         notice = self.core.start()
         if notice:
             self.notify(notice, severity="warning", timeout=8)
@@ -199,6 +201,25 @@ class FloeApp(App[int]):
             self._plan_taken(self._early_plan, screens=False)
         else:
             self.load_plan()
+
+    def after_first_frame(self, callback: Callable[[], object]) -> None:
+        """Run `callback` once the first frame is painted (soon, if it is already).
+
+        Not `call_after_refresh`: Textual runs those callbacks inside its start-up batch of
+        updates, before any frame reached the terminal, and they delayed it (the Footer's mount,
+        the compiler's start, the collector).
+        """
+        if self._after_first is None:
+            self.call_later(callback)
+        else:
+            self._after_first.append(callback)
+
+    def frame_painted(self) -> None:
+        """A screen painted a frame (`ConsoleScreen` tells): the first one lets the waiting work go."""
+        if self._after_first is not None:
+            waiting, self._after_first = self._after_first, None
+            for callback in waiting:
+                self.call_later(callback)
 
     # -- the plan --------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="compile", exit_on_error=False)
@@ -216,7 +237,7 @@ class FloeApp(App[int]):
             if screen is not None:
                 screen.plan_changed()
         if applied.compile_next:  # the snapshot is on screen: now compile the real plan
-            self.call_after_refresh(self.load_plan)
+            self.after_first_frame(self.load_plan)
         if applied.first and self.watch_files:
             self.core.plans.watch(self._post_manifests_changed)
 

@@ -190,7 +190,7 @@ class GovernanceScreen(ConsoleScreen):
         else:
             self._show_detail(None)
         if not self.query(Footer):
-            self.call_after_refresh(self._add_footer)
+            self.floe.after_first_frame(self._add_footer)
 
     async def _add_footer(self) -> None:
         if self.is_attached and not self.query(Footer):  # not attached: the app quit on its first frame

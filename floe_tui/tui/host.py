@@ -29,6 +29,7 @@ class ConsoleScreen(Screen[None]):
             self._repaint_required = True
             return
         super()._compositor_refresh()
+        self.floe.frame_painted()
 
     @property
     def floe(self) -> FloeApp:

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import Footer
 
+from floe_tui.console.plans import Loaded, Plans
 from floe_tui.console.prefetch import PlanPrefetch
 from floe_tui.console.snapshot import dump, load
 from floe_tui.governance import Compiler, default_manifests
@@ -288,3 +290,39 @@ async def test_the_collector_paused_for_start_up_is_back_on_after_the_first_fram
             assert calls == [True] and gc.isenabled()
     finally:
         gc.enable() if was_enabled else gc.disable()
+
+
+async def test_start_up_work_off_the_first_frame_waits_for_it(
+    until, sample_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Footer's mount and the compile of the real plan (a cached snapshot on screen) start
+    once a frame is painted: Textual's `call_after_refresh` ran them inside its start-up batch
+    of updates, before any frame reached the terminal."""
+    cache = tmp_path / "cache"
+    assert PlanPrefetch(sample_copy, cache).result() is not None  # the first launch caches it
+    at_first_frame: list[tuple[bool, bool]] = []
+    compiles: list[bool] = []
+    original_load = Plans.load
+
+    class Recording(FloeApp):
+        def frame_painted(self) -> None:
+            if not at_first_frame:
+                at_first_frame.append((bool(self.screen.query(Footer)), bool(compiles)))
+            super().frame_painted()
+
+    def load(self: Plans) -> Loaded:
+        compiles.append(True)
+        return original_load(self)
+
+    monkeypatch.setattr(Plans, "load", load)
+    app = Recording(
+        sample_copy, prefetch=PlanPrefetch(sample_copy, cache), data_dir=tmp_path, watch_files=False
+    )
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(
+                pilot, lambda: bool(app.screen.query(Footer)) and bool(compiles), what="Footer, compile"
+            )
+            assert at_first_frame == [(False, False)]
+    finally:
+        app.close_engines()
