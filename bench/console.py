@@ -6,7 +6,8 @@
 - ``console.cancel``: escape -> ``cancelled`` on screen, for a DuckDB query that would run for
   minutes (the status line is read back through ``capture-pane``).
 - ``console.idle``: CPU of the console left alone on the dashboard, polling 5 targets every 1 s,
-  beside the same console paused and beside DuckDB's own memory readings at that cadence.
+  beside the same console paused, DuckDB's own memory readings at that cadence and a bare Textual
+  app repainting what those polls change on screen (the two floors under the polls' cost).
 
 Every figure is read from outside the process, through the terminal, as the user would see it.
 """
@@ -74,6 +75,87 @@ class BareEscape(App):
 
 
 BareEscape(driver_class=PromptEscapeDriver).run()
+"""
+#: The dashboard's layout with nothing behind it: a title, a grid of 5 bordered cards drawn line
+#: by line as floe-tui's are, the event log. Once a second it repaints what a poll of 5 targets
+#: changes on the console's dashboard (the title, and each card's status and sparkline lines);
+#: `p` pauses it. Textual's share of the polls' cost: no engine, no monitor, no messages.
+BARE_REPAINT_APP = """\
+import random
+
+from rich.text import Text
+from textual.app import App
+from textual.containers import Container, Vertical, VerticalScroll
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Footer, RichLog, Static
+
+from floe_tui.tui.driver import PromptEscapeDriver  # the console's driver, its input thread asleep
+
+CHANGED_LINES = (0, 2)
+
+
+class Card(Widget):
+    def __init__(self, n):
+        super().__init__(classes="card")
+        self.border_title = f"duck_{n} · duckdb"
+        self.lines = [Text(f"line {i} of a card " + "·" * 30) for i in range(11)]
+
+    def get_content_height(self, container, viewport, width):
+        return len(self.lines)
+
+    def repaint(self):
+        for y in CHANGED_LINES:
+            latency = f"[OK] healthy  {random.uniform(1, 3):.1f} ms "
+            self.lines[y] = Text(latency + "▁▃▅▇" * random.randint(1, 12))
+            self.refresh(Region(0, y, self.size.width, 1))
+
+    def render_line(self, y):
+        if y >= len(self.lines):
+            return Strip.blank(self.size.width)
+        return Strip(self.lines[y].render(self.app.console))
+
+
+class BareRepaint(App):
+    CSS = \"\"\"
+    #cards-scroll { height: 1fr; }
+    #cards { layout: grid; grid-size: 2; grid-gutter: 0 1; height: auto; }
+    .card { height: auto; border: round $primary 60%; padding: 0 1; }
+    #log-pane { height: auto; }
+    #events { height: 9; border: round $secondary 50%; }
+    \"\"\"
+    BINDINGS = [("p", "pause", "Pause")]
+    paused = False
+
+    def compose(self):
+        yield Static("bare repaint ready", id="title")
+        with VerticalScroll(id="cards-scroll"):
+            with Container(id="cards"):
+                for n in range(5):
+                    yield Card(n)
+        with Vertical(id="log-pane"):
+            yield Static("Event log")
+            yield RichLog(id="events")
+        yield Footer()
+
+    def on_mount(self):
+        self.set_interval(1.0, self.repaint)
+
+    def action_pause(self):
+        self.paused = True
+        self.query_one("#title", Static).update("bare repaint paused", layout=False)
+
+    def repaint(self):
+        if self.paused:
+            return
+        title = f"bare repaint ready · CPU {random.random():.1f} %"
+        self.query_one("#title", Static).update(title, layout=False)
+        for card in self.query(Card):
+            card.repaint()
+
+
+BareRepaint(driver_class=PromptEscapeDriver).run()
 """
 THREE_TARGETS = """\
 apiVersion: floe.dev/v1
@@ -417,6 +499,7 @@ def idle_cpu() -> list[Row]:
             term.wait_for(lambda s: "paused" in s, 10, "the paused title")
             time.sleep(2.0)
             paused = cores_used(term.pid, IDLE_WINDOW_S)
+        repaint = bare_repaint_cpu(Path(scratch))
     engine = engine_readings_cpu(IDLE_TARGETS, IDLE_WINDOW_S / 2)
     window = f"{IDLE_WINDOW_S:g} s window"
     return [
@@ -448,6 +531,20 @@ def idle_cpu() -> list[Row]:
             digits=2,
         ),
         measured(
+            "bare Textual app in the dashboard's layout, repainting once a second what a poll of "
+            f"{IDLE_TARGETS} targets changes there (the title, two lines a card), above itself paused: "
+            "Textual's share of the polls' cost",
+            repaint * 100,
+            "% of a core",
+            digits=2,
+        ),
+        measured(
+            "the floor of the polls' cost: DuckDB's readings plus Textual's repaint (the two rows above)",
+            (engine + repaint) * 100,
+            "% of a core",
+            digits=2,
+        ),
+        measured(
             "floe-tui: idle CPU on the governance screen (no engine connected)",
             tree_idle * 100,
             "% of a core",
@@ -457,6 +554,22 @@ def idle_cpu() -> list[Row]:
             f"floe-tui: RSS with {IDLE_TARGETS} DuckDB targets connected and polled", rss, "MB", digits=0
         ),
     ]
+
+
+def bare_repaint_cpu(scratch: Path) -> float:
+    """Cores `BARE_REPAINT_APP` uses repainting, minus what it uses paused (half windows each)."""
+    app = scratch / "bare_repaint.py"
+    app.write_text(BARE_REPAINT_APP)
+    with terminal(f"{sys.executable} {app}", scratch / "data-bare-repaint") as term:
+        term.start()
+        term.wait_for(lambda s: "bare repaint ready" in s, 30, "the bare dashboard")
+        time.sleep(2.0)
+        repainting = cores_used(term.pid, IDLE_WINDOW_S / 2)
+        term.keys("p")
+        term.wait_for(lambda s: "bare repaint paused" in s, 10, "the bare dashboard paused")
+        time.sleep(1.0)
+        paused = cores_used(term.pid, IDLE_WINDOW_S / 2)
+    return max(0.0, repainting - paused)
 
 
 def engine_readings_cpu(targets: int, window_s: float) -> float:
