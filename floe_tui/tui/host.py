@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
+from textual import events, on
 from textual.screen import Screen
 
 if TYPE_CHECKING:
@@ -18,6 +19,17 @@ if TYPE_CHECKING:
 
 class ConsoleScreen(Screen[None]):
     """A screen of the console: `floe` is the app, typed; `core` the console's core."""
+
+    _resumed = False
+
+    @on(events.ScreenResume)
+    def _keep_fresh_styles(self, event: events.ScreenResume) -> None:
+        """The first resume comes right after the screen mounted, its nodes freshly styled:
+        Textual would restyle all of them again (5 ms of the first paint). Runs before Textual's
+        own handler: a subclass's handlers come first."""
+        if not self._resumed:
+            self._resumed = True
+            event.refresh_styles = False
 
     def _compositor_refresh(self) -> None:
         """Render nothing while the app holds a batch of updates: Textual 8 renders the frame,
