@@ -14,19 +14,20 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from floe_tui.console.engines import Engines
 from floe_tui.console.events import EventLog
-from floe_tui.console.history import QueryHistory
 from floe_tui.console.plans import Applied, Loaded, Plans
-from floe_tui.console.queries import QueryRuns
 
 if TYPE_CHECKING:
     from floe_tui.compute import ComputeRegistry
     from floe_tui.compute.discovery import Discovered
+    from floe_tui.console.history import QueryHistory
     from floe_tui.console.prefetch import PlanPrefetch
+    from floe_tui.console.queries import QueryRuns
     from floe_tui.monitor import HealthMonitor, MonitorEvent, TargetSample
     from floe_tui.planmodel import Diagnostic, Level, PlanModel
 
@@ -84,7 +85,7 @@ class ConsoleCore:
             diff_base=diff_base,
         )
         self.events = EventLog(self.clock)
-        self.history = QueryHistory(data_dir)
+        self._data_dir = data_dir
         self.engines = Engines(
             None,
             self.plans.env,
@@ -94,7 +95,20 @@ class ConsoleCore:
             timeout_s=health_timeout_s,
             on_monitor_started=self._monitor_started,
         )
-        self.queries = QueryRuns(self.history, self.events, clock=self.clock, monotonic=self.monotonic)
+
+    # The query history and runs are made (and their modules imported) on first use: the
+    # console's first paint needs neither, and `start` comes after it.
+    @cached_property
+    def history(self) -> QueryHistory:
+        from floe_tui.console.history import QueryHistory
+
+        return QueryHistory(self._data_dir)
+
+    @cached_property
+    def queries(self) -> QueryRuns:
+        from floe_tui.console.queries import QueryRuns
+
+        return QueryRuns(self.history, self.events, clock=self.clock, monotonic=self.monotonic)
 
     def start(self) -> str | None:
         """Read the history; returns a notice for the user if it could not be read."""
@@ -225,7 +239,8 @@ class ConsoleCore:
     def close_async(self) -> threading.Thread:
         """Stop watching and polling, cancel the running query, close the pools on a thread."""
         self.plans.stop()
-        self.queries.cancel(log=False)
+        if "queries" in self.__dict__:  # made: a query may be running
+            self.queries.cancel(log=False)
         closer = self.engines.release()
         if closer is None:
             closer = threading.Thread(target=lambda: None, name="floe-disconnect", daemon=True)

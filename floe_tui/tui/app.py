@@ -192,15 +192,19 @@ class FloeApp(App[int]):
         self._early_plan = self.core.plan_loaded(snapshot) if snapshot is not None else None
 
     def on_mount(self) -> None:
-        notice = self.core.start()
-        if notice:
-            self.notify(notice, severity="warning", timeout=8)
+        self.after_first_frame(self._start_core)
         for problem in self.theme_problems:
             self.core.events.log("console", "theme", problem)
         if self._early_plan is not None:  # the screens composed with it: compile the real plan
             self._plan_taken(self._early_plan, screens=False)
         else:
             self.load_plan()
+
+    def _start_core(self) -> None:
+        """The query history is read once the first frame is up; a problem with it is a notice."""
+        notice = self.core.start()
+        if notice:
+            self.notify(notice, severity="warning", timeout=8)
 
     def after_first_frame(self, callback: Callable[[], object]) -> None:
         """Run `callback` once the first frame is painted (soon, if it is already).
