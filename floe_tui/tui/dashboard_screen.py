@@ -131,24 +131,21 @@ def set_text(widget: Static, text: Text) -> None:
     widget.update(text, layout=lines_before != text.plain.count("\n"))
 
 
-def card_lines(
+def card_head(
     sample: TargetSample | None, latencies: list[float], connecting: bool, spark: Style
 ) -> list[Text]:
-    """A card's lines: status, latency caption and sparkline, a blank, pool, memory."""
+    """A card's first lines, which most polls change: status, latency caption and sparkline, a blank."""
     if latencies:
         low, high = min(latencies), max(latencies)
         caption = f"latency (ms) over the last {SPARK_WINDOW} polls: min {low:.1f} · max {high:.1f}"
     else:
         caption = "latency (ms): none measured yet"
-    lines = [
+    return [
         status_text(sample, connecting),
         Text(caption, style="dim"),
         Text(sparkline(latencies), style=spark),
         Text(),
     ]
-    lines += pool_text(sample.pool if sample else None).split("\n")
-    lines += memory_text(sample.memory if sample else None).split("\n")
-    return lines
 
 
 class TargetCard(Widget):
@@ -171,6 +168,7 @@ class TargetCard(Widget):
         self._strips: dict[int, Strip] = {}
         self._shown: tuple[TargetSample | None, list[float], bool] = (None, [], False)
         self._spark: tuple[str, Style] | None = None
+        self._tail: tuple[PoolStats | None, MemoryStats | None, list[Text]] | None = None
 
     @property
     def text(self) -> str:
@@ -187,17 +185,30 @@ class TargetCard(Widget):
         self.set_class(state == "degraded", "-degraded")
         if not self.is_mounted:  # component styles need the app: drawn once mounted
             return
-        self._logical = card_lines(sample, latencies, connecting, self._spark_style())
+        self._logical = [
+            *card_head(sample, latencies, connecting, self._spark_style()),
+            *self._tail_lines(sample),
+        ]
         lines = self._wrap(self.size.width)
         if len(lines) != len(self._lines):
             self._lines, self._strips = lines, {}
             self.refresh(layout=True)
             return
         for y, (old, new) in enumerate(zip(self._lines, lines, strict=True)):
+            if old is new:  # a line of the pool or memory, unchanged
+                continue
             if old.plain != new.plain or old.spans != new.spans or old.style != new.style:
                 self._lines[y] = new
                 self._strips.pop(y, None)
                 self.refresh(Region(0, y, self.size.width, 1))
+
+    def _tail_lines(self, sample: TargetSample | None) -> list[Text]:
+        """The pool and memory lines, made again only when those figures changed: most polls
+        change neither, and making them was half of a card's repaint."""
+        pool, memory = (sample.pool, sample.memory) if sample else (None, None)
+        if self._tail is None or self._tail[0] != pool or self._tail[1] != memory:
+            self._tail = (pool, memory, [*pool_text(pool).split("\n"), *memory_text(memory).split("\n")])
+        return self._tail[2]
 
     def _wrap(self, width: int) -> list[Text]:
         """The card's lines folded to `width` cells (a failure's reason is never cut off)."""
