@@ -1,4 +1,5 @@
-"""How a screen reaches the console that hosts it: one typed accessor.
+"""How a screen reaches the console that hosts it (one typed accessor), and what every console
+screen does on its first frame that Textual's `Screen` does not.
 
 Screens read the core (`ConsoleCore`: attributes down) and ask the app by messages or by the
 core's methods; none imports `app.py` at run time (the first paint imports only the governance
