@@ -25,6 +25,17 @@ from floe_tui.telemetry_export import start_export
 ENDS_AT_ONCE = frozenset({"validate", "plan", "diff", "profiles"})
 
 
+#: What the parser makes of no arguments at all (a test keeps the two the same).
+CONSOLE_DEFAULTS = {
+    "command": None,
+    "ui_manifests": None,
+    "ui_env": None,
+    "ui_diff": None,
+    "manifests": None,
+    "env": None,
+}
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # `prog` is "floe-tui" for the command itself and "floe-tui validate" for a sub-command.
@@ -120,6 +131,10 @@ def run() -> NoReturn:
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     _tolerant_output()
+    if not (sys.argv[1:] if argv is None else argv):
+        # `floe-tui` alone (`make run`, most launches): the console on the defaults. Building the
+        # parser of every sub-command would be 3 ms of the console's start before its first paint.
+        return argparse.Namespace(**CONSOLE_DEFAULTS, kept=[])
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # reported by the sub-command's parser, so the hint names its --help
