@@ -69,6 +69,9 @@ def test_ctrl_c_cancels_a_streaming_query_and_exits_3() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a shell that started this run in the background (`make test &`)
+        # hands its children SIGINT ignored, and ctrl+c would then never reach the command.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert query.stdout is not None
