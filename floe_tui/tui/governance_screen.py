@@ -17,8 +17,8 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, OptionList, Static, Tree
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import OptionList, Static, Tree
 from textual.widgets.option_list import Option
 from textual.widgets.tree import TreeNode
 
@@ -124,27 +124,26 @@ class GovernanceScreen(ConsoleScreen):
         self.filter_text = ""
         self._unfiltered_expansion: set[NodeKey] | None = None
         self._built_generation = -1
+        self._footer_queued = False
 
     def compose(self) -> ComposeResult:
         yield Static("floe-tui · governance · loading the manifests…", id="gov-title", classes="title")
-        with Horizontal(id="gov-main"):
-            with Vertical(id="tree-pane"):
-                # A Text, not a str: a str label is read as markup, whose emoji lookup imports
-                # rich's table of emoji codes (3 ms of the start).
-                tree: Tree[NodeRef] = Tree(Text("manifests"), id="gov-tree")
-                tree.show_root = False
-                tree.guide_depth = 3
-                tree.auto_expand = True
-                yield tree
-            with VerticalScroll(id="detail-pane"):
-                yield Static("", id="detail")
-        with Horizontal(id="diag-pane"):
-            with Vertical(id="diag-list-pane"):
-                yield Static("Diagnostics", id="diag-title", classes="pane-title")
-                yield OptionList(id="diagnostics")
-            with VerticalScroll(id="source-pane"):
-                yield Static("", id="diag-detail")
-                yield Static("", id="source")
+        with Vertical(id="tree-pane"):
+            # A Text, not a str: a str label is read as markup, whose emoji lookup imports
+            # rich's table of emoji codes (3 ms of the start).
+            tree: Tree[NodeRef] = Tree(Text("manifests"), id="gov-tree")
+            tree.show_root = False
+            tree.guide_depth = 3
+            tree.auto_expand = True
+            yield tree
+        with VerticalScroll(id="detail-pane"):
+            yield Static("", id="detail")
+        with Vertical(id="diag-list-pane"):
+            yield Static("Diagnostics", id="diag-title", classes="pane-title")
+            yield OptionList(id="diagnostics")
+        with VerticalScroll(id="source-pane"):
+            yield Static("", id="diag-detail")
+            yield Static("", id="source")
         # No Footer yet: its keys cost as much to lay out as the tree; it follows the first tree.
         # The filter box comes with the first `/`.
 
@@ -189,11 +188,14 @@ class GovernanceScreen(ConsoleScreen):
             self._select_key(target)
         else:
             self._show_detail(None)
-        if not self.query(Footer):
+        if not self._footer_queued:
+            self._footer_queued = True
             self.floe.after_first_frame(self._add_footer)
 
     async def _add_footer(self) -> None:
-        if self.is_attached and not self.query(Footer):  # not attached: the app quit on its first frame
+        from textual.widgets import Footer  # imported once the first frame is out: 3 ms of it
+
+        if self.is_attached:  # not attached: the app quit on its first frame
             await self.mount(Footer())
             self.refresh_bindings()  # a Footer shows its keys once told that the bindings are ready
 
