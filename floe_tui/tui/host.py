@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from textual import events, on
+from textual.geometry import Size
 from textual.screen import Screen
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ class ConsoleScreen(Screen[None]):
     """A screen of the console: `floe` is the app, typed; `core` the console's core."""
 
     _resumed = False
+    _painted = False
 
     @on(events.ScreenResume)
     def _keep_fresh_styles(self, event: events.ScreenResume) -> None:
@@ -42,7 +44,22 @@ class ConsoleScreen(Screen[None]):
             self._repaint_required = True
             return
         super()._compositor_refresh()
+        self._painted = True
         self.floe.frame_painted()
+
+    def _refresh_layout(self, size: Size | None = None, scroll: bool = False) -> None:
+        """Until its first frame, a screen is laid out only once the app's start-up batch is over:
+        Textual laid it out inside the batch too (as it resumed and on the first Resize), only to
+        lay it out again when the content that mounted meanwhile asked for it (7 ms of the first
+        paint). The layout still pending runs on the first refresh after the batch; a screen not
+        laid out yet has no size of its own, so it takes the app's."""
+        if not self._painted:
+            if self.app._batch_count:
+                self._layout_required = True
+                return
+            if size is None and not self.outer_size:
+                size = self.app.size
+        super()._refresh_layout(size, scroll)
 
     @property
     def floe(self) -> FloeApp:
