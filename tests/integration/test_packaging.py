@@ -109,7 +109,13 @@ def test_every_sample_manifest_and_theme_file_is_in_the_wheel(build: Build) -> N
         for name, path in expected.items():
             assert wheel.read(name) == (build.source / path).read_bytes(), name
     # the two data folders install as regular packages, with the console's stylesheet
-    packages = {"floe_tui_samples/__init__.py", "floe_tui_themes/__init__.py", "floe_tui/tui/styles.tcss"}
+    packages = {
+        "floe_tui_samples/__init__.py",
+        "floe_tui_themes/__init__.py",
+        "floe_tui/tui/styles.tcss",
+        "floe_tui/tui/dashboard.tcss",
+        "floe_tui/tui/query.tcss",
+    }
     assert packages <= names
 
 
