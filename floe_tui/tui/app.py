@@ -108,8 +108,8 @@ class FloeApp(App[int]):
         after_first_frame: Callable[[], object] | None = None,
     ) -> None:
         super().__init__(driver_class=_driver_class())
-        #: Start-up work that need not be on the first frame, run once that frame is painted
-        #: (None once it is).
+        #: Start-up work that need not be on the first frame, run once the first frame with a plan
+        #: is painted (None once it is).
         self._after_first: list[Callable[[], object]] | None = []
         if after_first_frame is not None:
             self._after_first.append(after_first_frame)
@@ -219,7 +219,7 @@ class FloeApp(App[int]):
             self.notify(notice, severity="warning", timeout=8)
 
     def after_first_frame(self, callback: Callable[[], object]) -> None:
-        """Run `callback` once the first frame is painted (soon, if it is already).
+        """Run `callback` once the first frame with a plan is painted (soon, if it is already).
 
         Not `call_after_refresh`: Textual runs those callbacks inside its start-up batch of
         updates, before any frame reached the terminal, and they delayed it (the Footer's mount,
@@ -231,8 +231,12 @@ class FloeApp(App[int]):
             self._after_first.append(callback)
 
     def frame_painted(self) -> None:
-        """A screen painted a frame (`ConsoleScreen` tells): the first one lets the waiting work go."""
-        if self._after_first is not None:
+        """A screen painted a frame (`ConsoleScreen` tells): the first one that shows a plan (the
+        snapshot, the compiled plan, or why there is none) lets the waiting work go. On a first
+        launch the frames before it say "loading" while the snapshot helper compiles on the other
+        core: the waiting work (the Footer, the collector, the history) ran then, slowing the
+        helper, and the tree came 50-100 ms after the snapshot."""
+        if self._after_first is not None and (self.core.plan is not None or self.core.plan_error):
             waiting, self._after_first = self._after_first, None
             for callback in waiting:
                 self.call_later(callback)

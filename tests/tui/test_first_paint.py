@@ -326,3 +326,35 @@ async def test_start_up_work_off_the_first_frame_waits_for_it(
             assert at_first_frame == [(False, False)]
     finally:
         app.close_engines()
+
+
+async def test_on_a_first_launch_the_start_up_work_waits_for_the_tree(
+    until, sample_copy: Path, tmp_path: Path
+) -> None:
+    """With no snapshot cached, the first frames say "loading" while the helper compiles on the
+    other core; the Footer (and the collector, the history) wait for the frame that shows the
+    tree: run before it, they slowed the helper and put off the tree by 50-100 ms."""
+    import threading
+
+    prefetch = PlanPrefetch(sample_copy, tmp_path / "cache")
+    waiting, snapshot_may_come = threading.Event(), threading.Event()
+    result = prefetch.result
+
+    def held_result(timeout: float = 30.0) -> PlanModel | None:
+        waiting.set()
+        snapshot_may_come.wait(10)
+        return result(timeout)
+
+    prefetch.result = held_result  # type: ignore[method-assign]
+    app = FloeApp(sample_copy, prefetch=prefetch, data_dir=tmp_path, watch_files=False)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, waiting.is_set, what="the console waiting for the snapshot")
+            await pilot.pause()  # everything the first frame let go has run
+            assert app.core.plan is None and not app.screen.query(Footer)
+            snapshot_may_come.set()
+            await until(pilot, lambda: bool(app.screen.query(Footer)), what="the Footer")
+            assert app.core.plan is not None
+    finally:
+        snapshot_may_come.set()
+        app.close_engines()
