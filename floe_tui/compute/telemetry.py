@@ -4,7 +4,8 @@ Names follow the semantic conventions for database clients. Every data point car
 ``db.system.name`` (the plugin) and ``floe.compute.target`` (the target name) and nothing else
 that could identify a host, a file or a secret. The instruments are created on first use from
 the global meter provider, or from the one handed to :func:`use_meter_provider` (tests use an
-in-memory reader this way).
+in-memory reader this way). OpenTelemetry itself is imported then too: importing it was an eighth
+of what `import floe_tui.compute` costs, paid by every command that never records a data point.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, Observation
-
 if TYPE_CHECKING:
+    from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
+
     from floe_tui.compute.models import PoolStats
 
 SYSTEM = "db.system.name"
@@ -25,13 +25,13 @@ TARGET = "floe.compute.target"
 HEALTH_CODES = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 
 _lock = threading.Lock()
-_provider: metrics.MeterProvider | None = None
+_provider: MeterProvider | None = None
 _instruments: dict[str, Any] | None = None
 #: Pools report their counts through observable instruments; weak so a dropped plugin is forgotten.
 _pool_sources: weakref.WeakSet[TargetTelemetry] = weakref.WeakSet()
 
 
-def use_meter_provider(provider: metrics.MeterProvider | None) -> None:
+def use_meter_provider(provider: MeterProvider | None) -> None:
     """Record into `provider` from now on (None: back to the global provider)."""
     global _provider, _instruments
     with _lock:
@@ -42,11 +42,15 @@ def _instrument(name: str) -> Any:
     global _instruments
     with _lock:
         if _instruments is None:
+            from opentelemetry import metrics
+
             _instruments = _create((_provider or metrics.get_meter_provider()).get_meter("floe_tui.compute"))
         return _instruments[name]
 
 
-def _create(meter: metrics.Meter) -> dict[str, Any]:
+def _create(meter: Meter) -> dict[str, Any]:
+    from opentelemetry.metrics import Observation
+
     def pool_observer(read: Callable[[PoolStats], Iterable[tuple[float, dict[str, str]]]]) -> Any:
         def callback(_options: CallbackOptions) -> Iterable[Observation]:
             for source in list(_pool_sources):

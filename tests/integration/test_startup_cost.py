@@ -38,6 +38,22 @@ def test_headless_validate_imports_no_console() -> None:
     assert not {name for name in loaded if name.split(".")[0] in ("textual", "textual_fastdatatable")}
 
 
+def test_a_compile_imports_no_opentelemetry() -> None:
+    """OpenTelemetry is imported with the first data point an engine records, not with
+    `floe_tui.compute`: a check records none (`validate`, the console's snapshot helper)."""
+    loaded = modules_after_import(
+        "import contextlib, io\n"
+        "from floe_tui.cli import main\n"
+        "from floe_tui.console.snapshot import dump\n"
+        "from floe_tui.paths import default_manifests\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['validate']) == 0\n"
+        "dump(default_manifests())"
+    )
+    assert "floe_tui.compute.telemetry" in loaded
+    assert not {name for name in loaded if name.split(".")[0] == "opentelemetry"}
+
+
 def test_a_check_imports_only_the_plugins_its_manifests_name(tmp_path: Path) -> None:
     """Plugins load on first use: a tree that approves DuckDB alone never imports the other four."""
     (tmp_path / "enterprise.yaml").write_text(
