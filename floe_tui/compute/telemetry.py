@@ -4,8 +4,8 @@ Names follow the semantic conventions for database clients. Every data point car
 ``db.system.name`` (the plugin) and ``floe.compute.target`` (the target name) and nothing else
 that could identify a host, a file or a secret. The instruments are created on first use from
 the global meter provider, or from the one handed to :func:`use_meter_provider` (tests use an
-in-memory reader this way). OpenTelemetry itself is imported then too: importing it was an eighth
-of what `import floe_tui.compute` costs, paid by every command that never records a data point.
+in-memory reader this way). OpenTelemetry itself is imported then too: it was 4% of what
+`import floe_tui.compute` costs, paid by every check that never records a data point.
 """
 
 from __future__ import annotations
