@@ -236,7 +236,7 @@ class FloeApp(App[int]):
         launch the frames before it say "loading" while the snapshot helper compiles on the other
         core: the waiting work (the Footer, the collector, the history) ran then, slowing the
         helper, and the tree came 50-100 ms after the snapshot."""
-        if self._after_first is not None and (self.core.plan is not None or self.core.plan_error):
+        if self._after_first is not None and self.core.plan_generation:  # a load result is in
             waiting, self._after_first = self._after_first, None
             for callback in waiting:
                 self.call_later(callback)
