@@ -39,7 +39,7 @@ MODELS = {
 @dataclass
 class DbtProject:
     root: Path
-    home: Path
+    homes: dict[str, Path]
     debug_plain: subprocess.CompletedProcess[str]
     runs: dict[str, subprocess.CompletedProcess[str]]
 
@@ -62,8 +62,12 @@ def _profile(connection: dict[str, object], **fields: object) -> dict[str, objec
 @pytest.fixture(scope="module")
 def dbt_project(tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
     root = tmp_path_factory.mktemp("dbt")
-    home = root / "home"  # dbt-duckdb copies extension files under ~/.duckdb: keep them here
-    home.mkdir()
+    # dbt-duckdb copies extension files under ~/.duckdb: keep them here, one home per target.
+    # The runs go at once, and duckdb_extensions() in one would read another's half-written
+    # install (DuckDB locks its temporary file) if they shared the directory.
+    homes = {target: root / f"home-{target}" for target in ("plain", "lake", "s3")}
+    for home in homes.values():
+        home.mkdir()
     spill = str(root / "it's spill")  # a quote, as a path may hold
     outputs = {
         "plain": _profile(
@@ -92,7 +96,6 @@ def dbt_project(tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
     env |= {
-        "HOME": str(home),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DO_NOT_TRACK": "1",
         "FLOE_DBT_KEY_ID": KEY_ID,
@@ -101,8 +104,12 @@ def dbt_project(tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
     dbt = Path(sys.executable).with_name("dbt")
 
     def start(command: str, target: str) -> subprocess.Popen[str]:
-        # Own target and log paths, so runs of different targets can go at once.
-        paths = {"DBT_TARGET_PATH": f"target-{target}", "DBT_LOG_PATH": f"logs-{target}"}
+        # Own target, log and home paths, so runs of different targets can go at once.
+        paths = {
+            "DBT_TARGET_PATH": f"target-{target}",
+            "DBT_LOG_PATH": f"logs-{target}",
+            "HOME": str(homes[target]),
+        }
         where = ["--profiles-dir", str(root), "--project-dir", str(root), "--no-use-colors"]
         return subprocess.Popen(
             [str(dbt), command, "--target", target, *where],
@@ -126,7 +133,7 @@ def dbt_project(tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
             if process.poll() is None:  # only after a failure above: do not leave dbt running
                 process.kill()
                 process.wait(10)
-    return DbtProject(root=root, home=home, debug_plain=debug_plain, runs=runs)
+    return DbtProject(root=root, homes=homes, debug_plain=debug_plain, runs=runs)
 
 
 def test_dbt_debug_accepts_the_file_profile(dbt_project: DbtProject) -> None:
@@ -173,7 +180,9 @@ def test_dbt_copies_the_package_files_instead_of_downloading(dbt_project: DbtPro
     dbt_project.rows("lake", "SELECT 1")  # the run passed
 
     # dbt-duckdb ran INSTALL '<package file>' (a local copy) before LOAD '<package file>'.
-    installed = {p.name for p in (dbt_project.home / ".duckdb" / "extensions").rglob("*.duckdb_extension")}
+    installed = {
+        p.name for p in (dbt_project.homes["lake"] / ".duckdb" / "extensions").rglob("*.duckdb_extension")
+    }
     assert installed == {"avro.duckdb_extension", "httpfs.duckdb_extension", "iceberg.duckdb_extension"}
 
 
