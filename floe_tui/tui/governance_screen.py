@@ -125,6 +125,8 @@ class GovernanceScreen(ConsoleScreen):
         self._unfiltered_expansion: set[NodeKey] | None = None
         self._built_generation = -1
         self._footer_queued = False
+        #: The node `_select_key` chose, until the tree's cursor has moved to it (after a refresh).
+        self._pending_selection: NodeKey | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("floe-tui · governance · loading the manifests…", id="gov-title", classes="title")
@@ -220,7 +222,7 @@ class GovernanceScreen(ConsoleScreen):
                 stack.extend(node.children)
         cursor = tree.cursor_node
         selected = cursor.data.key if cursor is not None and cursor.data is not None else None
-        return expanded, selected
+        return expanded, self._pending_selection or selected
 
     def _restore(self, tree: Tree[NodeRef], expanded: set[NodeKey]) -> None:
         for key in sorted(expanded, key=len):
@@ -323,10 +325,18 @@ class GovernanceScreen(ConsoleScreen):
             self._expand(parent)
             parent = parent.parent
         tree: Tree[NodeRef] = self.query_one("#gov-tree", Tree)
+        # A plan that arrives before the cursor moves rebuilds the tree: it keeps this selection
+        # (`_remember`), and the move finds the node by its key in the tree as it is then.
+        self._pending_selection = key
 
         def move() -> None:
-            tree.move_cursor(node)
-            tree.scroll_to_node(node, animate=False)
+            if self._pending_selection != key:  # a later selection took over
+                return
+            self._pending_selection = None
+            current = self.find_node(key)
+            if current is not None:
+                tree.move_cursor(current)
+                tree.scroll_to_node(current, animate=False)
 
         self.call_after_refresh(move)
         self._show_detail(node.data)
@@ -335,7 +345,10 @@ class GovernanceScreen(ConsoleScreen):
     # -- selection and details -------------------------------------------------------------
     @on(Tree.NodeHighlighted, "#gov-tree")
     def _on_highlighted(self, event: Tree.NodeHighlighted[NodeRef]) -> None:
-        self._show_detail(event.node.data)
+        ref = event.node.data
+        if self._pending_selection is not None and (ref is None or ref.key != self._pending_selection):
+            return  # the cursor is on its way to a chosen node: a rebuild's highlight is no choice
+        self._show_detail(ref)
 
     def _show_detail(self, ref: NodeRef | None) -> None:
         detail = self.query_one("#detail", Static)

@@ -87,6 +87,21 @@ async def test_transforms_show_their_compute_and_provenance(make_app, until) -> 
         assert "dev_spark" in detail and "prod_spark" in detail  # the environment matrix with dbt outputs
 
 
+async def test_a_plan_taken_in_before_the_cursor_moves_keeps_the_selection(make_app, until) -> None:
+    # `n` and `N` select the node of a diagnostic; the cursor gets there after the next
+    # refresh. A plan taken in before that (the real compile, after a snapshot) rebuilds the tree.
+    app = make_app(default_manifests())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: visible_labels(app), what="the tree")
+        screen = app.screen
+        key = ("enterprise:acme", "domain:sales", "product:orders", "transform:fct_orders")
+        assert screen._select_key(key) is not None
+        screen.plan_changed()  # the app took a plan in, before any refresh
+
+        await until(pilot, lambda: cursor_key(app) == key, what="the cursor on fct_orders")
+        assert "compute   spark" in static_text(app, "#detail")
+
+
 async def test_n_and_shift_n_step_through_errors_select_the_node_and_show_the_source(
     make_app, until, broken_tree: Path
 ) -> None:
